@@ -1,0 +1,74 @@
+"""Opening source images from any reference a reader can produce.
+
+A reference is either a filesystem path, or ``<file.parquet>#row=<i>&col=<name>``
+for an image stored as bytes inside a Parquet file (HF ``Image`` feature: a
+struct with ``bytes`` and ``path``). Parquet row groups are cached per process
+so that reading many rows of one shard does not re-read the file.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from PIL import Image
+
+PARQUET_MARK = "#row="
+
+
+def parquet_ref(file: str | Path, row: int, col: str = "image") -> str:
+    return f"{file}{PARQUET_MARK}{row}&col={col}"
+
+
+def split_ref(ref: str) -> tuple[str, int | None, str | None]:
+    """(file, row, column); row and column are None for plain files."""
+    if PARQUET_MARK not in ref:
+        return ref, None, None
+    file, query = ref.split("#", 1)
+    q = parse_qs(query)
+    return file, int(q["row"][0]), q.get("col", ["image"])[0]
+
+
+@functools.lru_cache(maxsize=4)
+def _parquet_column(file: str, col: str):
+    import pyarrow.parquet as pq
+
+    return pq.read_table(file, columns=[col]).column(col)
+
+
+def read_bytes(ref: str) -> bytes:
+    """The encoded bytes of the image behind ``ref``."""
+    file, row, col = split_ref(ref)
+    if row is None:
+        return Path(file).read_bytes()
+    value = _parquet_column(file, col)[row].as_py()
+    if isinstance(value, dict):
+        value = value.get("bytes")
+    if not value:
+        raise OSError(f"no image bytes in {file} row {row} column {col}")
+    return value
+
+
+def open_image(ref: str, *, draft_size: tuple[int, int] | None = None) -> Image.Image:
+    """Open and fully decode the image behind ``ref`` (RGB).
+
+    ``draft_size`` lets the JPEG decoder downscale by a power of two while
+    decoding when the caller only needs at least that size.
+    """
+    file, row, _ = split_ref(ref)
+    src = file if row is None else io.BytesIO(read_bytes(ref))
+    with Image.open(src) as im:
+        if draft_size is not None and im.format == "JPEG":
+            im.draft("RGB", draft_size)
+        im.load()
+        return im.convert("RGB") if im.mode != "RGB" else im.copy()
+
+
+def header_size(ref: str) -> tuple[int, int]:
+    """(width, height) from the image header only; raises OSError on unreadable data."""
+    file, row, _ = split_ref(ref)
+    src = file if row is None else io.BytesIO(read_bytes(ref))
+    with Image.open(src) as im:
+        return im.size

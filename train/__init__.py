@@ -1,0 +1,1 @@
+"""GRPO training stage of RePIC Curate."""
