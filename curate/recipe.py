@@ -256,10 +256,12 @@ class Recipe(_Model):
             raise ValueError("name may hold letters, digits, '.', '_' and '-' only")
         return v
 
-    @field_validator("version")
+    @field_validator("version", mode="before")
     @classmethod
     def _semver(cls, v):
-        if not SEMVER.match(v):
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            v = str(v)  # YAML reads 1.2 as a number
+        if not isinstance(v, str) or not SEMVER.match(v):
             raise ValueError(f"{v!r} is not a semantic version (MAJOR.MINOR.PATCH)")
         return v
 
