@@ -1,0 +1,233 @@
+"""Dataset references: ``ORG/NAME@vX.Y.Z``, ``ORG/NAME@<commit>``, ``ORG/NAME@<branch>``, ``ORG/NAME`` or a build folder.
+
+:func:`resolve_dataset` turns a reference into a pinned 40-hex commit (through
+the Hub's refs), refuses moving references (branches, no revision) unless asked
+to allow them, and gives a local build folder with its verified manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from curate.errors import UserError
+
+COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+VERSION_TAG_RE = re.compile(r"^v\d+\.\d+\.\d+$")
+REPO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+MANIFEST = "manifest.json"
+BUILD_FORMAT = "repic-build/1"
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A parsed reference: either a Hub repo (with an optional revision) or a local build folder."""
+
+    repo_id: str | None = None
+    revision: str | None = None
+    local_path: Path | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.local_path is not None
+
+    def __str__(self) -> str:
+        if self.local_path is not None:
+            return str(self.local_path)
+        return f"{self.repo_id}@{self.revision}" if self.revision else str(self.repo_id)
+
+
+@dataclass(frozen=True)
+class ResolvedDataset:
+    repo_id: str | None  # None for a local build
+    revision: str | None  # as given: a tag, a commit or a branch (None when none was given)
+    commit: str | None  # the resolved 40-hex commit (None for a local build)
+    pinned: bool  # a tag, a commit or a local build; False for a branch or no revision
+    local_dir: Path  # the build folder (the given path or the downloaded snapshot)
+    manifest: dict
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.startswith((".", "/", "~")) or text.count("/") != 1 or "\\" in text
+
+
+def parse_dataset_ref(text: str) -> DatasetRef:
+    """Parse a dataset reference; a clear :class:`UserError` when it is none of the accepted forms."""
+    text = (text or "").strip()
+    if not text:
+        raise UserError("empty dataset reference: give ORG/NAME@vX.Y.Z, ORG/NAME@<commit> or a build folder")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if not (path / MANIFEST).is_file():
+            raise UserError(f"{text} is a folder but not a build (no {MANIFEST} in it)")
+        return DatasetRef(local_path=path)
+    if "@" in text:
+        repo_id, _, revision = text.partition("@")
+        if not revision or any(c.isspace() for c in revision) or "@" in revision:
+            raise UserError(f"bad revision in dataset reference {text!r}: expected ORG/NAME@vX.Y.Z or ORG/NAME@<commit>")
+    else:
+        repo_id, revision = text, None
+    if not REPO_ID_RE.match(repo_id):
+        if _looks_like_path(text) and "@" not in text:
+            raise UserError(f"no build folder at {text} (and it is not an ORG/NAME Hub reference)")
+        raise UserError(
+            f"bad dataset reference {text!r}: expected ORG/NAME@vX.Y.Z, ORG/NAME@<40-hex commit> or a build folder"
+        )
+    return DatasetRef(repo_id=repo_id, revision=revision)
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_manifest(folder: Path) -> dict:
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise UserError(f"{folder} is not a build: no {MANIFEST}")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: unreadable manifest ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != BUILD_FORMAT:
+        raise UserError(f"{path}: not a RePIC build manifest (format is not {BUILD_FORMAT!r})")
+    return manifest
+
+
+def manifest_problems(folder: Path, manifest: dict) -> list[str]:
+    """Files of ``manifest['files']`` that are missing or whose size/sha256 differ (empty when all match)."""
+    folder = Path(folder)
+    problems: list[str] = []
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        return ["the manifest lists no files"]
+    for rel, meta in sorted(files.items()):
+        path = folder / rel
+        if not path.is_file():
+            problems.append(f"{rel} is missing")
+        elif path.stat().st_size != meta.get("size"):
+            problems.append(f"{rel} has size {path.stat().st_size}, manifest says {meta.get('size')}")
+        elif sha256_file(path) != meta.get("sha256"):
+            problems.append(f"{rel} does not match its sha256 in the manifest")
+    return problems
+
+
+def load_build(folder: Path, *, verify: bool = True, what: str | None = None) -> dict:
+    """The manifest of a complete build folder; :class:`UserError` if incomplete, failed or modified."""
+    folder = Path(folder)
+    what = what or str(folder)
+    manifest = read_manifest(folder)
+    status = manifest.get("status")
+    if status != "complete":
+        raise UserError(f"{what} is not a complete build (status: {status}); rerun `repic build` to finish it")
+    if verify:
+        problems = manifest_problems(folder, manifest)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise UserError(f"{what} does not match its manifest: {problems[0]}{more}")
+    return manifest
+
+
+def hub_error(exc: Exception, what: str) -> UserError:
+    """A one-line UserError for a huggingface_hub failure (never carries the token)."""
+    from huggingface_hub import constants
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        HfHubHTTPError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    if isinstance(exc, GatedRepoError):
+        return UserError(f"{what}: the repo is gated; accept its terms on the Hub first")
+    if isinstance(exc, RepositoryNotFoundError):
+        return UserError(f"{what}: no such dataset repo on {constants.ENDPOINT} (or it is private: set HF_TOKEN or run `hf auth login`)")
+    if isinstance(exc, RevisionNotFoundError):
+        return UserError(f"{what}: no such tag, branch or commit")
+    if isinstance(exc, EntryNotFoundError):
+        return UserError(f"{what}: file not found in the repo")
+    if isinstance(exc, HfHubHTTPError):
+        status = getattr(exc.response, "status_code", "?")
+        return UserError(f"{what}: the Hub answered HTTP {status}")
+    return UserError(f"{what}: cannot reach the Hub at {constants.ENDPOINT} ({type(exc).__name__})")
+
+
+def _resolve_commit(api, ref: DatasetRef) -> tuple[str, bool]:
+    """(commit, pinned) of a Hub reference."""
+    repo, rev = ref.repo_id, ref.revision
+    if rev is None:
+        return api.dataset_info(repo).sha, False
+    if COMMIT_RE.match(rev):
+        sha = api.dataset_info(repo, revision=rev).sha
+        if sha != rev:
+            raise UserError(f"{ref}: the Hub resolved this commit to {sha}")
+        return sha, True
+    refs = api.list_repo_refs(repo, repo_type="dataset")
+    for tag in refs.tags:
+        if tag.name == rev:
+            return tag.target_commit, True
+    for branch in refs.branches:
+        if branch.name == rev:
+            return branch.target_commit, False
+    raise UserError(f"{ref}: no tag or branch named {rev!r} in {repo} (tags: {', '.join(t.name for t in refs.tags) or 'none'})")
+
+
+def resolve_dataset(
+    ref: str | DatasetRef,
+    *,
+    allow_unpinned: bool = False,
+    download: bool = True,
+    cache_dir: Path | None = None,
+    verify: bool = True,
+) -> ResolvedDataset:
+    """Resolve a reference to a pinned commit and a local build folder with its manifest.
+
+    A branch or a missing revision is a moving reference: refused unless
+    ``allow_unpinned`` (the commit it points to now is recorded either way).
+    With ``download=False`` only ``manifest.json`` is fetched and ``local_dir`` is
+    the snapshot folder holding it. ``verify`` checks every file listed in the
+    manifest against its sha256.
+    """
+    if isinstance(ref, str):
+        ref = parse_dataset_ref(ref)
+    if ref.is_local:
+        manifest = load_build(ref.local_path, verify=verify)
+        return ResolvedDataset(None, None, None, True, Path(ref.local_path), manifest)
+
+    from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+
+    api = HfApi()
+    try:
+        commit, pinned = _resolve_commit(api, ref)
+    except UserError:
+        raise
+    except Exception as exc:
+        raise hub_error(exc, str(ref)) from None
+    if not pinned and not allow_unpinned:
+        kind = f"branch {ref.revision!r}" if ref.revision else "no revision"
+        raise UserError(
+            f"{ref} is a moving reference ({kind}); pin a version: {ref.repo_id}@vX.Y.Z or "
+            f"{ref.repo_id}@{commit} (its current commit), or allow it with --allow-unpinned"
+        )
+    try:
+        if download:
+            local_dir = Path(
+                snapshot_download(ref.repo_id, repo_type="dataset", revision=commit, cache_dir=cache_dir)
+            )
+        else:
+            local_dir = Path(
+                hf_hub_download(ref.repo_id, MANIFEST, repo_type="dataset", revision=commit, cache_dir=cache_dir)
+            ).parent
+    except Exception as exc:
+        raise hub_error(exc, f"{ref} (commit {commit})") from None
+    if not (local_dir / MANIFEST).is_file():
+        raise UserError(f"{ref} has no {MANIFEST}: not a RePIC build")
+    manifest = load_build(local_dir, verify=verify and download, what=f"{ref} (commit {commit})")
+    return ResolvedDataset(ref.repo_id, ref.revision, commit, pinned, local_dir, manifest)
