@@ -1,0 +1,188 @@
+"""CelebA reader: identities, partitions, face boxes and attributes from the original text files.
+
+Files under ``spec.root`` (see ``shared/reference/sources.md`` 1.3):
+``identity_CelebA.txt`` and ``list_eval_partition.txt`` (required),
+``list_bbox_celeba.txt`` (required for ``images: wild``) and
+``list_attr_celeba.txt`` (optional; gives the ``attributes`` table).
+
+The identity list is the catalogue: an image named in another file but not
+there is quarantined as ``unknown_image``. ``image_id`` is the file stem
+(``000001``), so the aligned PNG release (``000001.png``) is found too.
+
+* ``images: aligned``: the 178x218 aligned crops are whole-face images, so no
+  ``objects`` rows (the bbox file's boxes are in the in-the-wild frame).
+* ``images: wild``: images from ``wild_dir`` with one ``objects`` row each,
+  category ``face``, the face box from ``list_bbox_celeba.txt`` and the
+  person's identity. An image without a usable box is quarantined whole.
+
+Tables: ``images``, ``identities`` (source, image_id, identity), ``objects``
+(wild only), ``attributes`` (source, image_id, attributes: the names of the
+attributes set to 1) and ``quarantine``. Images outside ``spec.splits`` are
+skipped, not quarantined: that is a selection, not a bad record.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from curate import progress
+from curate.errors import UserError
+from curate.sources.common import check_image, safe_join, xywh_to_xyxy
+from curate.sources.textfiles import Listing, parse_int, read_listing
+from curate.tables import SourceTables, from_rows, quarantine_row
+
+CACHE_VERSION = 1
+IDENTITY_FILE = "identity_CelebA.txt"
+PARTITION_FILE = "list_eval_partition.txt"
+BBOX_FILE = "list_bbox_celeba.txt"
+ATTR_FILE = "list_attr_celeba.txt"
+PARTITIONS = {"0": "train", "1": "val", "2": "test"}
+ALIGNED_SIZE = (178, 218)
+ATTRIBUTES_SCHEMA = {"source": pl.String, "image_id": pl.String, "attributes": pl.List(pl.String)}
+
+
+def input_files(spec) -> list[Path]:
+    names = [IDENTITY_FILE, PARTITION_FILE, ATTR_FILE] + ([BBOX_FILE] if spec.images == "wild" else [])
+    return [spec.root / n for n in names]
+
+
+class _Reader:
+    def __init__(self, name: str, spec):
+        self.name, self.spec = name, spec
+        self.quarantine: list[dict] = []
+        self.rejected: set[str] = set()  # images already quarantined for a bad value in some file
+
+    def bad(self, record, reason: str, detail: str = "") -> None:
+        self.quarantine.append(quarantine_row(self.name, "index", record, reason, detail))
+
+    def listing(self, filename: str, ncols: int | None, *, counted: bool) -> Listing:
+        lst = read_listing(self.spec.root / filename, ncols, counted=counted)
+        for lineno, problem in lst.malformed:
+            self.bad(f"{filename}:{lineno}", "malformed_line", problem)
+        if (problem := lst.count_problem()) is not None:
+            self.bad(filename, "count_mismatch", problem)
+        return lst
+
+    def keyed(self, lst: Listing, known: dict | None, parse) -> dict[str, object]:
+        """name -> parse(values) for each row; duplicates, unknown images and bad values are quarantined."""
+        fname = lst.path.name
+        out: dict[str, object] = {}
+        for lineno, image, values in lst.rows:
+            record = f"{fname}:{lineno}"
+            if image in out:
+                self.bad(record, "duplicate_id", f"{image} listed again")
+            elif known is not None and image not in known:
+                self.bad(record, "unknown_image", f"{image} is not in {IDENTITY_FILE}")
+            else:
+                value, reason = parse(values)
+                if reason:
+                    self.bad(record, reason, f"{image}: {' '.join(values)[:120]}")
+                    self.rejected.add(image)
+                else:
+                    out[image] = value
+        return out
+
+    def read(self) -> SourceTables:
+        spec = self.spec
+        unknown = sorted(set(spec.splits) - set(PARTITIONS.values()))
+        if unknown:
+            raise UserError(f"celeba source {self.name!r}: unknown split(s) {', '.join(unknown)} (CelebA has train, val, test)")
+        identities = self.keyed(self.listing(IDENTITY_FILE, 1, counted=False), None, _parse_identity)
+        splits = self.keyed(self.listing(PARTITION_FILE, 1, counted=False), identities, _parse_partition)
+        boxes = self.keyed(self.listing(BBOX_FILE, 4, counted=True), identities, _parse_box) if spec.images == "wild" else {}
+        attrs = None
+        if (spec.root / ATTR_FILE).is_file():
+            lst = self.listing(ATTR_FILE, None, counted=True)
+            attrs = self.keyed(lst, identities, lambda v: _parse_attrs(lst.header, v))
+
+        folder = spec.root / (spec.aligned_dir if spec.images == "aligned" else spec.wild_dir)
+        images, idrows, objects, attr_rows = [], [], [], []
+        for image, identity in progress.track(list(identities.items()), f"Indexing {self.name} (CelebA)"):
+            if spec.limit is not None and len(images) >= spec.limit:
+                break
+            if image in self.rejected:
+                continue
+            split = splits.get(image)
+            if split is None:
+                self.bad(image, "no_partition", f"{image} is not in {PARTITION_FILE}")
+                continue
+            if split not in spec.splits:
+                continue
+            path = self.image_path(folder, image)
+            if path is None:
+                continue
+            size, reason = check_image(path, spec.verify_images)
+            if reason:
+                self.bad(image, reason, str(path))
+                continue
+            if size is None and spec.images == "aligned":
+                size = ALIGNED_SIZE
+            image_id = Path(image).stem
+            if spec.images == "wild":
+                raw = boxes.get(image)
+                if raw is None:
+                    self.bad(image, "bbox_missing", f"{image} is not in {BBOX_FILE}")
+                    continue
+                box, reason = xywh_to_xyxy(list(raw), *(size or (None, None)))
+                if box is None:
+                    self.bad(image, reason, f"{image}: x_1 y_1 width height = {list(raw)}, image size {size}")
+                    continue
+                objects.append({"source": self.name, "image_id": image_id, "object_id": image_id, "category": "face",
+                                "bbox": list(box), "area": float(raw[2] * raw[3]), "iscrowd": False,
+                                "isfake": False, "isreflected": False, "identity": identity})
+            images.append({"source": self.name, "image_id": image_id, "path": str(path),
+                           "width": size[0] if size else None, "height": size[1] if size else None, "split": split})
+            idrows.append({"source": self.name, "image_id": image_id, "identity": identity})
+            if attrs is not None and image in attrs:
+                attr_rows.append({"source": self.name, "image_id": image_id, "attributes": attrs[image]})
+
+        tables = {"images": from_rows("images", images), "identities": from_rows("identities", idrows),
+                  "quarantine": from_rows("quarantine", self.quarantine)}
+        if spec.images == "wild":
+            tables["objects"] = from_rows("objects", objects)
+        if attrs is not None:
+            tables["attributes"] = pl.DataFrame(attr_rows, schema=ATTRIBUTES_SCHEMA)
+        return SourceTables(source=self.name, kind="celeba", tables=tables)
+
+    def image_path(self, folder: Path, image: str) -> Path | None:
+        path = safe_join(folder, image)
+        if path is None:
+            self.bad(image, "path_traversal", f"{image!r} escapes {folder}")
+            return None
+        if not path.exists() and self.spec.images == "aligned":
+            png = path.with_suffix(".png")  # img_align_celeba_png release
+            if png.exists():
+                return png
+        return path
+
+
+def _parse_identity(values: list[str]):
+    n = parse_int(values[0])
+    if n is None or n <= 0:
+        return None, "identity_invalid"
+    return str(n), ""
+
+
+def _parse_partition(values: list[str]):
+    split = PARTITIONS.get(values[0])
+    return (split, "") if split else (None, "partition_invalid")
+
+
+def _parse_box(values: list[str]):
+    nums = [parse_int(v) for v in values]
+    if any(n is None for n in nums):
+        return None, "bbox_malformed"
+    return tuple(nums), ""
+
+
+def _parse_attrs(names: list[str], values: list[str]):
+    if any(v not in ("1", "-1") for v in values):
+        return None, "attribute_invalid"
+    return [n for n, v in zip(names, values) if v == "1"], ""
+
+
+def read(name: str, spec) -> SourceTables:
+    """Read a CelebA source (see the module docstring)."""
+    return _Reader(name, spec).read()
