@@ -1,0 +1,195 @@
+"""The training configuration: the RePIC paper's settings as defaults, YAML + flag overrides.
+
+Defaults follow the paper and its official LoRA script (``RePIC_training_lora.sh``) mapped to
+TRL 1.16 names. Two forced deviations: no adapter on ``lm_head`` (TRL refuses one) and the
+per-GPU batch counts completions, not prompts (see docs/training.md).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from curate.errors import UserError
+from curate.recipe import _dotted, _line_index, _line_of
+
+# PEFT full-matches a string target: adapters on the LANGUAGE model's attention and MLP
+# projections only. The vision tower's MLP reuses gate/up/down_proj, so a name list would adapt it too.
+LANGUAGE_MODEL_PROJECTIONS = r".*language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
+
+VLLM_WARNING = (
+    "use_vllm=True: TRL 1.16 sends processor-expanded image tokens to vLLM, so image tokens are expanded twice and "
+    "rollouts of vision-language models are silently corrupted (huggingface/trl#6294); keep use_vllm false"
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoraSettings(_Model):
+    r: int = Field(64, gt=0)
+    alpha: float = Field(128, gt=0)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: str = LANGUAGE_MODEL_PROJECTIONS
+
+    @field_validator("target_modules")
+    @classmethod
+    def _not_vision(cls, v: str) -> str:
+        import re
+
+        try:
+            pattern = re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        if pattern.fullmatch("model.visual.blocks.0.mlp.gate_proj"):
+            raise ValueError("the pattern also matches the vision tower (model.visual...); the vision tower stays frozen")
+        if pattern.fullmatch("lm_head"):
+            raise ValueError("TRL 1.16 refuses a LoRA adapter on lm_head")
+        return v
+
+
+class RewardSettings(_Model):
+    vlt_iou_threshold: float = Field(0.5, gt=0, le=1)
+    ict_single_min_chars: int = Field(100, ge=0)
+    ict_single_zero_on_closing_tag: bool = True
+    ict_multi_min_chars: int = Field(100, ge=0)
+    weights: dict[str, float] | None = None  # per task; missing tasks weigh 1.0
+
+    @field_validator("weights")
+    @classmethod
+    def _known_tasks(cls, v):
+        from curate.build.rows import TASKS
+
+        for key in v or {}:
+            if key not in TASKS:
+                raise ValueError(f"unknown task {key!r} (tasks: {', '.join(TASKS)})")
+        return v
+
+
+class TrainConfig(_Model):
+    # model
+    use_lora: bool = True  # False: full fine-tuning of the language model (vision tower still frozen)
+    lora: LoraSettings = LoraSettings()
+    freeze_vision: Literal[True] = True
+    attn_implementation: str = "sdpa"
+    trainer: Literal["stock", "fast"] = "stock"  # "fast": train.fast.FastGRPOTrainer (same loss, see docs)
+    # GRPO
+    num_generations: int = Field(8, ge=2)
+    per_device_train_batch_size: int = Field(8, ge=1)  # completions per GPU and micro-step
+    gradient_accumulation_steps: int = Field(2, ge=1)
+    beta: float = Field(0.04, ge=0)
+    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"] = "grpo"
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    use_bias_correction_kl: bool = False
+    epsilon: float = Field(0.2, gt=0)
+    num_iterations: int = Field(1, ge=1)
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_completion_length: int = Field(256, ge=1)
+    reasoning: bool = False  # rows built with reasoning templates (+think/+observe) are refused when off
+    use_vllm: bool = False
+    # optimisation
+    learning_rate: float = Field(1e-5, gt=0)
+    num_train_epochs: float = Field(2, gt=0)
+    max_steps: int = -1
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    lr_scheduler_type: str = "linear"
+    bf16: bool = True
+    gradient_checkpointing: bool = True
+    seed: int = 42
+    # bookkeeping
+    logging_steps: int = Field(1, ge=1)
+    save_strategy: Literal["no", "steps", "epoch"] = "epoch"
+    save_steps: int = Field(500, ge=1)
+    report_to: list[str] = ["none"]
+    log_completions: bool = False
+    suppress_tokens: list[int] = []  # extra token ids never to sample (the image token is always suppressed)
+    rewards: RewardSettings = RewardSettings()
+    grpo_extra: dict[str, Any] = {}  # any other GRPOConfig argument, passed through unchanged
+
+    @model_validator(mode="after")
+    def _checks(self):
+        gen_batch = self.per_device_train_batch_size * self.gradient_accumulation_steps
+        if gen_batch % self.num_generations:
+            raise ValueError(
+                f"per_device_train_batch_size x gradient_accumulation_steps ({gen_batch}) must be divisible by "
+                f"num_generations ({self.num_generations})"
+            )
+        if self.grpo_extra:
+            from trl import GRPOConfig
+
+            known = set(GRPOConfig.__dataclass_fields__)
+            for key in self.grpo_extra:
+                if key not in known:
+                    raise ValueError(f"grpo_extra.{key} is not a GRPOConfig argument")
+                if key in type(self).model_fields:
+                    raise ValueError(f"grpo_extra.{key}: set it as the top-level key {key!r}")
+        return self
+
+
+def _one_line(exc: ValidationError, where) -> UserError:
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+    return UserError(f"{where(loc)}{_dotted(loc)}: {msg}{more}")
+
+
+def _set_dotted(data: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise UserError(f"override {key}: {part} is not a section")
+    node[parts[-1]] = value
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Defaults <- YAML file <- overrides (dotted keys such as ``lora.r``; ``None`` values are ignored).
+
+    Any problem raises :class:`UserError` as ``FILE:LINE: key.path: problem`` (or ``override key.path: ...``).
+    """
+    data: dict = {}
+    lines: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"training config not found: {path}")
+        text = path.read_text(encoding="utf-8")
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark else ""
+            raise UserError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{path}: a training config must be a YAML mapping at the top level")
+        lines = _line_index(node) if node is not None else {}
+    from_flags = set()
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(data, key, value)
+            from_flags.add(tuple(key.split(".")))
+
+    def where(loc: tuple) -> str:
+        if any(loc[: len(k)] == k for k in from_flags):
+            return "override "
+        line = _line_of(lines, loc) if path is not None else None
+        return f"{path}:{line}: " if line else (f"{path}: " if path is not None else "")
+
+    try:
+        cfg = TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _one_line(exc, where) from None
+    if cfg.use_vllm:
+        warnings.warn(VLLM_WARNING, UserWarning, stacklevel=2)
+    return cfg
