@@ -1,0 +1,216 @@
+"""Subjects200K reader: the HF dataset's Parquet shards, from a folder or a pinned Hub revision.
+
+Each row is one composite image holding two panels of the same subject
+(features: ``image`` {bytes, path}, ``collection``, ``quality_assessment``
+{compositeStructure, objectConsistency, imageQuality} possibly null,
+``description`` {item, description_0, description_1, category,
+description_valid}; see ``shared/reference/sources.md`` 1.4).
+
+Kept rows give one ``images`` row (``path`` = ``<shard>#row=<i>&col=image``,
+size from the embedded image's header), one ``pairs`` row and two ``objects``
+rows, the left and right panels (``spec.left_panel`` / ``spec.right_panel``,
+category = the description's category, identity = the pair id). The pair id is
+``<shard path relative to the dataset root, without .parquet>:<row>``.
+
+Filters (quality, collection, valid description) are applied as OminiControl
+does; every row they drop is a quarantine row with stage ``filter`` and reason
+``no_quality`` / ``low_quality`` / ``collection_filtered`` /
+``description_invalid``. Broken rows are quarantined with stage ``index``.
+
+Shards are read in batches of a few rows (never a whole shard of images).
+For ``hub: ORG/NAME@REV`` the shards are fetched with
+``huggingface_hub.snapshot_download`` and the commit that ``REV`` resolved to
+is kept as ``SourceTables.revision`` (``ORG/NAME@<commit sha>``).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from PIL import Image
+
+from curate import progress
+from curate.errors import UserError
+from curate.imageio import parquet_ref
+from curate.tables import SourceTables, from_rows, quarantine_row
+
+CACHE_VERSION = 1
+COLUMNS = ("image", "collection", "quality_assessment", "description")
+SCORES = ("compositeStructure", "objectConsistency", "imageQuality")
+TEXTS = ("item", "category", "description_0", "description_1")
+BATCH_ROWS = 32
+_SHARD_SPLIT = re.compile(r"^([A-Za-z0-9_]+)-\d+-of-\d+$")
+
+
+# ---------------------------------------------------------------- locating shards
+def shards(folder: Path) -> list[Path]:
+    """``data/*.parquet`` (the HF layout), else ``*.parquet`` directly in ``folder``."""
+    found = sorted((folder / "data").glob("*.parquet")) or sorted(folder.glob("*.parquet"))
+    if not found:
+        raise UserError(f"{folder}: no Parquet shards (looked for data/*.parquet and *.parquet)")
+    return found
+
+
+def download(hub: str) -> tuple[Path, str]:
+    """Fetch the Parquet shards of ``ORG/NAME@REV``; return (local folder, resolved commit sha)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    repo_id, _, revision = hub.partition("@")
+    try:
+        local = Path(snapshot_download(repo_id, repo_type="dataset", revision=revision,
+                                       allow_patterns=["*.parquet", "data/*.parquet"]))
+    except RevisionNotFoundError:
+        raise UserError(f"{hub}: revision {revision!r} does not exist in dataset {repo_id}") from None
+    except RepositoryNotFoundError:
+        raise UserError(f"{hub}: dataset {repo_id} not found on the Hub (or not accessible with your token)") from None
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
+        raise UserError(f"{hub}: download failed: {' '.join(str(exc).split())[:200]}") from None
+    commit = local.name  # snapshot folders are named by commit sha
+    if not re.fullmatch(r"[0-9a-f]{40}", commit):
+        from huggingface_hub import HfApi
+
+        commit = HfApi().dataset_info(repo_id, revision=revision).sha
+    return local, commit
+
+
+def _location(spec) -> tuple[Path, list[Path], str | None]:
+    if spec.hub is not None:
+        folder, commit = download(spec.hub)
+        return folder, shards(folder), f"{spec.hub.partition('@')[0]}@{commit}"
+    if not spec.path.is_dir():
+        raise UserError(f"{spec.path}: not a folder of Subjects200K Parquet shards")
+    return spec.path, shards(spec.path), None
+
+
+def input_files(spec) -> list[Path]:
+    return _location(spec)[1]
+
+
+def open_shard(path: Path) -> pq.ParquetFile:
+    """Open one shard and check it has the Subjects200K columns (else a one-line UserError)."""
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:
+        raise UserError(f"{path}: not a readable Parquet file ({' '.join(str(exc).split())[:120]})") from None
+    missing = [c for c in COLUMNS if c not in pf.schema_arrow.names]
+    if missing:
+        raise UserError(f"{path}: not a Subjects200K shard: missing column(s) {', '.join(missing)}")
+    return pf
+
+
+# ---------------------------------------------------------------- rows
+def _inside(box, size) -> bool:
+    x1, y1, x2, y2 = box
+    return 0 <= x1 < x2 <= size[0] and 0 <= y1 < y2 <= size[1]
+
+
+class _Reader:
+    def __init__(self, name: str, spec):
+        self.name, self.spec = name, spec
+        self.images, self.objects, self.pairs, self.quarantine = [], [], [], []
+        for side in ("left_panel", "right_panel"):
+            x1, y1, x2, y2 = getattr(spec, side)
+            if not (x1 < x2 and y1 < y2):
+                raise UserError(f"subjects200k source {name!r}: {side} {tuple(getattr(spec, side))} must have x1 < x2 and y1 < y2")
+
+    def reject(self, stage: str, record: str, reason: str, detail: str) -> None:
+        self.quarantine.append(quarantine_row(self.name, stage, record, reason, detail))
+
+    def filtered(self, pair_id: str, rec: dict) -> bool:
+        """Apply the selection filters; quarantine (stage ``filter``) and return True when the row is dropped."""
+        spec, qa = self.spec, rec.get("quality_assessment")
+        scores = [qa.get(k) if isinstance(qa, dict) else None for k in SCORES]
+        if any(not isinstance(s, (int, float)) for s in scores):
+            self.reject("filter", pair_id, "no_quality", f"quality_assessment = {qa!r}"[:200])
+        elif min(scores) < spec.min_quality:
+            shown = ", ".join(f"{k}={s}" for k, s in zip(SCORES, scores))
+            self.reject("filter", pair_id, "low_quality", f"{shown}; min_quality {spec.min_quality}")
+        elif spec.collections is not None and rec.get("collection") not in spec.collections:
+            self.reject("filter", pair_id, "collection_filtered", f"collection {rec.get('collection')!r} not in {spec.collections}")
+        elif spec.require_valid_description and not (isinstance(rec.get("description"), dict) and rec["description"].get("description_valid") is True):
+            self.reject("filter", pair_id, "description_invalid", "description_valid is not true")
+        else:
+            return False
+        return True
+
+    def row(self, shard: Path, pair_id: str, r: int, rec: dict) -> bool:
+        """Index one row; return True when it was kept."""
+        if self.filtered(pair_id, rec):
+            return False
+        desc = rec.get("description")
+        if not isinstance(desc, dict) or not all(isinstance(desc.get(k), str) and desc[k].strip() for k in TEXTS):
+            missing = [k for k in TEXTS if not (isinstance(desc, dict) and isinstance(desc.get(k), str) and desc[k].strip())]
+            self.reject("index", pair_id, "description_missing", f"empty or missing: {', '.join(missing)}")
+            return False
+        img = rec.get("image")
+        data = img.get("bytes") if isinstance(img, dict) else img
+        size = None
+        if self.spec.verify_images != "none":
+            if not data:
+                self.reject("index", pair_id, "image_missing", f"{shard} row {r}: no image bytes")
+                return False
+            try:
+                with Image.open(io.BytesIO(data)) as im:
+                    size = im.size
+            except Exception as exc:
+                self.reject("index", pair_id, "image_unreadable", f"{shard} row {r}: {type(exc).__name__}")
+                return False
+            for side in ("left_panel", "right_panel"):
+                if not _inside(getattr(self.spec, side), size):
+                    self.reject("index", pair_id, "panel_out_of_bounds", f"{side} {tuple(getattr(self.spec, side))} outside {size[0]}x{size[1]}")
+                    return False
+        m = _SHARD_SPLIT.match(shard.stem)
+        self.images.append({"source": self.name, "image_id": pair_id, "path": parquet_ref(shard, r, "image"),
+                            "width": size[0] if size else None, "height": size[1] if size else None,
+                            "split": m.group(1) if m else "train"})
+        ids = {}
+        for side in ("left", "right"):
+            x1, y1, x2, y2 = (float(v) for v in getattr(self.spec, f"{side}_panel"))
+            ids[side] = f"{pair_id}/{side}"
+            self.objects.append({"source": self.name, "image_id": pair_id, "object_id": ids[side], "category": desc["category"],
+                                 "bbox": [x1, y1, x2, y2], "area": (x2 - x1) * (y2 - y1), "iscrowd": False,
+                                 "isfake": False, "isreflected": False, "identity": pair_id})
+        self.pairs.append({"source": self.name, "pair_id": pair_id, "image_id": pair_id, "item": desc["item"],
+                           "category": desc["category"], "description_0": desc["description_0"],
+                           "description_1": desc["description_1"], "collection": rec.get("collection"),
+                           "left_object_id": ids["left"], "right_object_id": ids["right"]})
+        return True
+
+    def read(self) -> SourceTables:
+        root, files, revision = _location(self.spec)
+        opened = [(f, open_shard(f)) for f in files]
+        total = sum(pf.metadata.num_rows for _, pf in opened)
+        limit, kept = self.spec.limit, 0
+        with progress.bar(f"Indexing {self.name} (Subjects200K)", total=total) as advance:
+            for shard, pf in opened:
+                if limit is not None and kept >= limit:
+                    break
+                rel = shard.relative_to(root).with_suffix("").as_posix()
+                r = 0
+                try:
+                    for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=list(COLUMNS)):
+                        for rec in batch.to_pylist():
+                            if limit is not None and kept >= limit:
+                                break
+                            kept += self.row(shard, f"{rel}:{r}", r, rec)
+                            r += 1
+                        advance(batch.num_rows)
+                        if limit is not None and kept >= limit:
+                            break
+                except OSError as exc:  # a damaged page or a truncated file
+                    raise UserError(f"{shard}: cannot read row {r}: {' '.join(str(exc).split())[:120]}") from None
+                pf.close()
+        st = SourceTables(source=self.name, kind="subjects200k", tables={
+            "images": from_rows("images", self.images), "objects": from_rows("objects", self.objects),
+            "pairs": from_rows("pairs", self.pairs), "quarantine": from_rows("quarantine", self.quarantine)})
+        st.revision = revision  # kept by curate.index in its cache and the manifest
+        return st
+
+
+def read(name: str, spec) -> SourceTables:
+    """Read a Subjects200K source (see the module docstring)."""
+    return _Reader(name, spec).read()
