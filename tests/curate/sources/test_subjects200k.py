@@ -139,3 +139,29 @@ def test_unreadable_shards_are_one_line_errors(tmp_path):
         subjects200k.read("s", spec(path=tmp_path))
     with pytest.raises(UserError, match=r"left_panel \(10, 8, 10, 520\) must have x1 < x2"):
         subjects200k.read("s", spec(path=tmp_path, left_panel=(10, 8, 10, 520)))
+
+
+def test_pinned_hub_revision_is_downloaded_and_reported(tmp_path, hub):
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    repo = "tester/subjects200k-mini"
+    api.create_repo(repo, repo_type="dataset")
+    api.upload_folder(folder_path=str(write_shards(tmp_path / "v1", GOOD_AND_BAD[:1])), repo_id=repo, repo_type="dataset")
+    api.create_tag(repo, tag="v1", repo_type="dataset")
+    sha = api.dataset_info(repo, revision="v1").sha
+    # a later commit on main must not change what @v1 reads
+    api.upload_folder(folder_path=str(write_shards(tmp_path / "v2", GOOD_AND_BAD)), repo_id=repo, repo_type="dataset",
+                      delete_patterns=["*.parquet"])
+
+    st = subjects200k.read("s200k", spec(hub=f"{repo}@v1"))
+    assert st.revision == f"{repo}@{sha}" and len(sha) == 40
+    assert st.images.height == 2 and st.quarantine.height == 2
+    assert imageio.open_image(st.images["path"][1]).size == (1056, 528)
+    assert [p.name for p in subjects200k.input_files(spec(hub=f"{repo}@v1"))] == ["train-00000-of-00001.parquet"]
+    assert subjects200k.read("s200k", spec(hub=f"{repo}@main")).images.height == 4
+
+    with pytest.raises(UserError, match=r"revision 'v9' does not exist"):
+        subjects200k.read("s200k", spec(hub=f"{repo}@v9"))
+    with pytest.raises(UserError, match=r"dataset tester/nope not found"):
+        subjects200k.read("s200k", spec(hub="tester/nope@v1"))
