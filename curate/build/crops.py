@@ -1,0 +1,212 @@
+"""Crop stage: cut every image the plans name, in the model frame, decoding each source image once.
+
+Requests (:class:`curate.build.plan.ImageRef`) are grouped by source image
+across the whole mixture (:func:`crop_jobs`); a job holds a run of source
+images and, for each, all the distinct regions examples need from it (the
+whole image and/or crops). :func:`run_crop_job` decodes each source image once
+(JPEG draft decoding by a power of two when every output from it is
+downscaled at least that much), cuts all its regions from that one decode,
+resizes each to exactly the size the Qwen2.5-VL processor would feed the model
+(:mod:`curate.build.resize`) and encodes it (``recipe.crops.format`` /
+``jpeg_quality``). Outputs go to a content-addressed store
+(``<store>/<key[:2]>/<key>.<ext>``) and the job's result (stored sizes,
+regions, failures) to ``job-NNNNN.json``, written last and atomically: a job
+whose result file exists is done and is skipped on a rerun.
+
+A source image that cannot be read is not an exception for the build: the job
+records the failure (``image_missing`` / ``image_unreadable``) and the
+examples that need it become quarantine rows at assembly. With evaluation
+hashes given, the sha256 of each source image's bytes is checked first and a
+match is recorded as ``excluded`` without decoding.
+
+Job functions are top-level and take one picklable argument, so any executor
+(:mod:`curate.build.executor`) can run them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from curate import imageio
+from curate.build.plan import ExamplePlan, ImageRef
+from curate.build.resize import model_size
+from curate.recipe import Crops, ModelFrame
+
+Region = tuple[int, int, int, int]
+DRAFT_SCALES = (8, 4, 2)
+
+
+def store_key(ref: ImageRef) -> str:
+    """Content address of one stored image (stable over runs and machines)."""
+    return hashlib.sha256(f"{ref.key()}|{ref.path}".encode("utf-8")).hexdigest()[:32]
+
+
+def extension(crops: Crops) -> str:
+    return "jpg" if crops.format == "jpeg" else "png"
+
+
+def store_path(store: str | Path, key: str, ext: str) -> Path:
+    return Path(store) / key[:2] / f"{key}.{ext}"
+
+
+@dataclass(frozen=True)
+class CropJob:
+    """One unit of crop work: source images with the regions wanted from each."""
+
+    index: int
+    items: tuple[tuple[str, tuple[tuple[str, tuple[float, float, float, float] | None], ...]], ...]  # (path, ((key, box), ...))
+    store: str
+    result_path: str
+    frame: ModelFrame
+    crops: Crops
+    exclude_hashes: frozenset[str] = field(default_factory=frozenset)
+
+
+def crop_jobs(plans: list[ExamplePlan], *, store: Path, results: Path, frame: ModelFrame, crops: Crops,
+              exclude_hashes: frozenset[str] = frozenset(), images_per_job: int = 64) -> list[CropJob]:
+    """Group the plans' image requests by source image, in first-use order, into jobs."""
+    by_path: dict[str, dict[str, tuple[float, float, float, float] | None]] = {}
+    for plan in plans:
+        for ref in plan.images:
+            by_path.setdefault(ref.path, {}).setdefault(store_key(ref), ref.box)
+    paths = list(by_path)
+    jobs = []
+    for i in range(0, len(paths), images_per_job):
+        chunk = paths[i:i + images_per_job]
+        items = tuple((p, tuple(by_path[p].items())) for p in chunk)
+        n = len(jobs)
+        jobs.append(CropJob(n, items, str(store), str(results / f"job-{n:05d}.json"), frame, crops, exclude_hashes))
+    return jobs
+
+
+def pixel_region(box: tuple[float, float, float, float] | None, size: tuple[int, int], clip: bool) -> Region:
+    """Integer source-pixel region of a request: the whole image, or the box rounded outwards."""
+    w, h = size
+    if box is None:
+        return (0, 0, w, h)
+    x1, y1, x2, y2 = math.floor(box[0]), math.floor(box[1]), math.ceil(box[2]), math.ceil(box[3])
+    if clip:
+        x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
+    if x2 <= x1 or y2 <= y1:
+        raise ValueError(f"empty crop region {box} in a {w}x{h} image")
+    return (x1, y1, x2, y2)
+
+
+def draft_scale(regions: list[Region], targets: list[tuple[int, int]]) -> int:
+    """Largest power-of-two JPEG downscale (8, 4, 2 or 1) that keeps every region at least its target size."""
+    for k in DRAFT_SCALES:
+        if all((r[2] - r[0]) / k >= t[0] and (r[3] - r[1]) / k >= t[1] for r, t in zip(regions, targets)):
+            return k
+    return 1
+
+
+def encode(im: Image.Image, crops: Crops) -> bytes:
+    buf = io.BytesIO()
+    if crops.format == "jpeg":
+        im.save(buf, format="JPEG", quality=crops.jpeg_quality)
+    else:
+        im.save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
+
+
+def cut_image(path: str, boxes: list[tuple[float, float, float, float] | None], frame: ModelFrame,
+              crops: Crops) -> list[tuple[Region, Image.Image] | Exception]:
+    """Decode ``path`` once; per box, its source region and the image resized to the model frame.
+
+    A box that cannot be cut (empty region, extreme aspect ratio) gives its
+    exception in place of the pair; an unreadable image raises.
+    """
+    size = imageio.header_size(path)
+    planned: list[tuple[Region, tuple[int, int]] | Exception] = []
+    for box in boxes:
+        try:
+            region = pixel_region(box, size, crops.clip_to_image)
+            planned.append((region, model_size(region[2] - region[0], region[3] - region[1], frame)))
+        except ValueError as exc:
+            planned.append(exc)
+    ok = [p for p in planned if not isinstance(p, Exception)]
+    if not ok:
+        return planned  # type: ignore[return-value]
+    k = draft_scale([r for r, _ in ok], [t for _, t in ok])
+    im = imageio.open_image(path, draft_size=(size[0] // k, size[1] // k) if k > 1 else None)
+    fx, fy = im.size[0] / size[0], im.size[1] / size[1]
+    out: list[tuple[Region, Image.Image] | Exception] = []
+    for item in planned:
+        if isinstance(item, Exception):
+            out.append(item)
+            continue
+        region, target = item
+        if region[0] >= 0 and region[1] >= 0 and region[2] <= size[0] and region[3] <= size[1]:
+            scaled = (region[0] * fx, region[1] * fy, min(region[2] * fx, im.size[0]), min(region[3] * fy, im.size[1]))
+            if target == im.size and scaled == (0, 0, im.size[0], im.size[1]):
+                piece = im
+            else:
+                piece = im.resize(target, Image.Resampling.BICUBIC, box=scaled)
+        else:  # clip_to_image is off and the box leaves the image: the outside is black
+            piece = im.crop(tuple(round(v * f) for v, f in zip(region, (fx, fy, fx, fy)))).resize(target, Image.Resampling.BICUBIC)
+        out.append((region, piece))
+    return out
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "image_missing"
+    if isinstance(exc, ValueError) and "aspect ratio" in str(exc):
+        return "image_aspect_ratio"
+    if isinstance(exc, ValueError) and "empty crop region" in str(exc):
+        return "crop_region_empty"
+    return "image_unreadable"
+
+
+def run_crop_job(job: CropJob) -> dict:
+    """Cut, resize, encode and store every region of one job; returns (and saves) the job result.
+
+    Result: ``{"index", "images": {key: [w, h, x1, y1, x2, y2]}, "failed": {key: [reason, detail]},
+    "excluded": [path, ...], "decoded": n}`` (``x1..y2``: the source region the stored image shows).
+    """
+    result_path = Path(job.result_path)
+    if result_path.exists():
+        return json.loads(result_path.read_text())
+    ext = extension(job.crops)
+    images: dict[str, list[int]] = {}
+    failed: dict[str, list[str]] = {}
+    excluded: list[str] = []
+    decoded = 0
+    for path, wanted in job.items:
+        try:
+            if job.exclude_hashes and hashlib.sha256(imageio.read_bytes(path)).hexdigest() in job.exclude_hashes:
+                excluded.append(path)
+                continue
+            pieces = cut_image(path, [box for _, box in wanted], job.frame, job.crops)
+        except Exception as exc:  # a bad source image must never stop the build
+            for key, _ in wanted:
+                failed[key] = [_failure_reason(exc), f"{path}: {type(exc).__name__}: {exc}"[:300]]
+            continue
+        decoded += any(not isinstance(p, Exception) for p in pieces)
+        for (key, _), piece in zip(wanted, pieces):
+            if isinstance(piece, Exception):
+                failed[key] = [_failure_reason(piece), f"{path}: {piece}"[:300]]
+                continue
+            region, im = piece
+            target = store_path(job.store, key, ext)  # the job result, written last, commits these files
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(encode(im, job.crops))
+            images[key] = [im.size[0], im.size[1], *region]
+    result = {"index": job.index, "images": images, "failed": failed, "excluded": excluded, "decoded": decoded}
+    _atomic_write(result_path, json.dumps(result, sort_keys=True).encode("utf-8"))
+    return result

@@ -1,0 +1,90 @@
+"""One small executor interface for the build stages.
+
+``Executor.map(fn, items)`` yields ``fn(item)`` for every item, in input order.
+Stage functions (:func:`curate.build.crops.run_crop_job`,
+:func:`curate.build.materialize.materialize_part`) are top-level pure
+functions of one picklable argument that write their own output files
+atomically and return a small JSON-able summary. Because of that, the same
+functions run unchanged on the in-process :class:`SerialExecutor`, on the
+local :class:`ProcessExecutor` (a spawn-based process pool, safe on every
+platform and with threaded libraries such as polars), or on a distributed
+engine: with Ray Data, for example, ``ray.data.from_items(items).map(fn)``
+(or ``ray.util.multiprocessing.Pool().imap``) on a shared filesystem is an
+executor with the same contract. Results never depend on the executor or the
+number of workers: each item's output is a function of the item alone.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Executor(Protocol):
+    workers: int
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        """``fn(item)`` for each item, yielded in input order."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class SerialExecutor:
+    """Runs everything in the calling process (1 worker)."""
+
+    workers = 1
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        for item in items:
+            yield fn(item)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class ProcessExecutor:
+    """A local pool of ``workers`` spawned processes; results come back in input order."""
+
+    def __init__(self, workers: int):
+        if workers < 1:
+            raise ValueError("workers must be >= 1")
+        self.workers = workers
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        # one item per task: items are coarse (a shard, a job of source images)
+        return self._pool.map(fn, items, chunksize=1)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def make_executor(workers: int | None) -> SerialExecutor | ProcessExecutor:
+    """A serial executor for 1 worker, else a process pool (``None``: one per CPU)."""
+    n = default_workers() if workers is None else workers
+    if n < 1:
+        raise ValueError("workers must be >= 1")
+    return SerialExecutor() if n == 1 else ProcessExecutor(n)

@@ -1,0 +1,177 @@
+"""Assembly stage: plans + stored images -> output rows, one Parquet part per shard.
+
+:func:`materialize_part` turns the plans of one shard into rows with
+:data:`curate.build.rows.FEATURES`: image bytes come from the crop store
+(:mod:`curate.build.crops`), VLT boxes are mapped from the query image's
+source frame to its stored (model-frame) pixels as integer ``[x1, y1, x2, y2]``
+clamped to the image, and ``solution`` becomes a JSON string. An example whose
+image could not be read, or whose source image is an excluded evaluation
+image, is dropped: the first becomes a quarantine row (stage
+``materialize``), the second is counted. The part file and then its summary
+(``part-NNNNN.json``, the commit marker) are written atomically; a part whose
+summary exists is not redone.
+
+Parquet is written by pyarrow with fixed settings (snappy, 100-row row
+groups, the Hugging Face features in the schema metadata), so the same rows
+always give the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.build.crops import store_key, store_path
+from curate.build.plan import ExamplePlan
+from curate.build.resize import box_to_frame
+from curate.build.rows import FEATURES, count_placeholders
+
+STAGE = "materialize"
+ROW_GROUP_SIZE = 100
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    """One shard's assembly work (picklable)."""
+
+    index: int
+    plans_path: str  # JSON lines, one ExamplePlan.to_json() per line
+    out_path: str  # the part's Parquet file
+    meta_path: str  # the part's summary, written last
+    store: str  # crop store folder
+    ext: str  # stored image extension
+    images: dict = field(default_factory=dict)  # store key -> [w, h, x1, y1, x2, y2]
+    failed: dict = field(default_factory=dict)  # store key -> [reason, detail]
+    excluded: frozenset = frozenset()  # source image paths that are evaluation images
+
+
+def write_parquet(rows: list[dict], path: Path) -> None:
+    """Write rows with FEATURES to ``path`` atomically and deterministically."""
+    table = pa.Table.from_pylist(rows, schema=FEATURES.arrow_schema)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pq.write_table(table, tmp, compression="snappy", row_group_size=ROW_GROUP_SIZE, write_statistics=True)
+    os.replace(tmp, path)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def normalize_prompt(messages: list[dict]) -> list[dict]:
+    """Messages in the row layout: every content part is exactly ``{"type", "text"}``."""
+    out = []
+    for m in messages:
+        content = m["content"]
+        if isinstance(content, str):
+            parts = [{"type": "text", "text": content}]
+        else:
+            parts = [{"type": p["type"], "text": p.get("text") if p["type"] == "text" else None} for p in content]
+        out.append({"role": m["role"], "content": parts})
+    return out
+
+
+class Dropped(Exception):
+    """An example that cannot be materialized: (reason, detail)."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+def build_row(plan: ExamplePlan, spec: PartSpec) -> dict:
+    """The output row of one plan; raises :class:`Dropped` when it cannot be built."""
+    prompt = normalize_prompt(plan.messages)
+    if count_placeholders(prompt) != len(plan.images):
+        raise Dropped("placeholder_mismatch", f"{count_placeholders(prompt)} image placeholders for {len(plan.images)} images")
+    images = []
+    for ref in plan.images:
+        key = store_key(ref)
+        if key in spec.failed:
+            raise Dropped(*spec.failed[key])
+        if key not in spec.images:
+            raise Dropped("image_missing", f"{ref.path}: no stored image")
+        images.append({"bytes": store_path(spec.store, key, spec.ext).read_bytes(), "path": None})
+    solution = plan.solution
+    if plan.task == "vlt":
+        w, h, *region = spec.images[store_key(plan.images[-1])]
+        solution = box_to_frame(plan.solution, tuple(region), (w, h))
+        if solution is None:
+            raise Dropped("vlt_box_outside_image", f"box {plan.solution} outside region {region}")
+    return {
+        "id": plan.content_id(),
+        "task": plan.task,
+        "prompt": prompt,
+        "images": images,
+        "solution": json.dumps(solution, ensure_ascii=False),
+        "names": list(plan.names),
+        "source": plan.source,
+        "source_ids": [str(s) for s in plan.source_ids],
+        "template": plan.template,
+    }
+
+
+def read_plans(path: str | Path) -> list[ExamplePlan]:
+    with open(path, encoding="utf-8") as f:
+        return [ExamplePlan.from_json(json.loads(line)) for line in f if line.strip()]
+
+
+def materialize_part(spec: PartSpec) -> dict:
+    """Build and write one shard's rows; returns (and saves) the part summary."""
+    meta_path, out_path = Path(spec.meta_path), Path(spec.out_path)
+    if meta_path.exists() and out_path.exists():
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta["skipped"] = True
+        return meta
+    rows, quarantine, excluded_paths, excluded_examples = [], [], set(), 0
+    by_task, by_task_source, answers = Counter(), Counter(), Counter()
+    for plan in read_plans(spec.plans_path):
+        hit = [ref.path for ref in plan.images if ref.path in spec.excluded]
+        if hit:
+            excluded_paths.update(hit)
+            excluded_examples += 1
+            continue
+        try:
+            row = build_row(plan, spec)
+        except Dropped as d:
+            quarantine.append({"source": plan.source, "stage": STAGE, "record_id": plan.content_id(), "reason": d.reason, "detail": d.detail})
+            continue
+        rows.append(row)
+        by_task[plan.task] += 1
+        by_task_source[f"{plan.task}|{plan.source}"] += 1
+        if plan.task == "oct":
+            answers[str(plan.solution)] += 1
+    write_parquet(rows, out_path)
+    meta = {
+        "index": spec.index,
+        "rows": len(rows),
+        "sha256": sha256_file(out_path),
+        "size": out_path.stat().st_size,
+        "quarantine": quarantine,
+        "excluded_examples": excluded_examples,
+        "excluded_paths": sorted(excluded_paths),
+        "by_task": dict(sorted(by_task.items())),
+        "by_task_source": dict(sorted(by_task_source.items())),
+        "oct_answers": dict(sorted(answers.items())),
+    }
+    atomic_write_text(meta_path, json.dumps(meta, sort_keys=True))
+    meta["skipped"] = False
+    return meta
