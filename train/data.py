@@ -8,8 +8,6 @@ one-line :class:`UserError` naming the first offending rows.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,57 +49,20 @@ class DatasetSource:
         }
 
 
-def _read_manifest(folder: Path, what: str) -> dict:
-    path = folder / "manifest.json"
-    if not path.is_file():
-        raise UserError(f"{what} has no manifest.json: {folder} is not a RePIC build")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{what}: unreadable manifest.json: {exc}") from None
-    if manifest.get("status", "complete") != "complete":
-        raise UserError(f"{what} is not complete (manifest status {manifest.get('status')!r}); finish `repic build` first")
-    return manifest
-
-
-def _check_files(folder: Path, manifest: dict, what: str) -> None:
-    for rel, info in (manifest.get("files") or {}).items():
-        if not rel.startswith("data/"):
-            continue
-        path = folder / rel
-        if not path.is_file():
-            raise UserError(f"{what}: {rel} is listed in manifest.json but missing")
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        if info.get("sha256") and digest.hexdigest() != info["sha256"]:
-            raise UserError(f"{what}: {rel} does not match manifest.json (the build was modified); rebuild it")
-
-
 def resolve_source(ref: str, *, allow_unpinned: bool = False) -> DatasetSource:
-    """Pin ``ref`` (a build folder, ``ORG/NAME@vX.Y.Z`` or ``ORG/NAME@<commit>``) and fetch its files."""
-    folder = Path(ref).expanduser()
-    if folder.is_dir():
-        manifest = _read_manifest(folder, f"build folder {ref}")
-        _check_files(folder, manifest, f"build folder {ref}")
-        return DatasetSource(ref=ref, kind="local", local_dir=folder.resolve(), manifest=manifest)
-    if ref.startswith((".", "/", "~")) or ref.count("/") != 1:
-        raise UserError(f"dataset {ref!r} is neither a build folder nor a Hub reference ORG/NAME@vX.Y.Z")
-    from curate.hub.refs import resolve_dataset  # the Hub client only when needed
+    """Pin ``ref`` (a build folder, ``ORG/NAME@vX.Y.Z`` or ``ORG/NAME@<commit>``) and fetch its verified files."""
+    from curate.hub.refs import resolve_dataset
 
     resolved = resolve_dataset(ref, allow_unpinned=allow_unpinned, download=True)
-    local_dir = Path(resolved.local_dir)
-    manifest = resolved.manifest or _read_manifest(local_dir, f"dataset {ref}")
     return DatasetSource(
         ref=ref,
-        kind="hub",
-        local_dir=local_dir,
+        kind="hub" if resolved.repo_id else "local",
+        local_dir=Path(resolved.local_dir).resolve(),
         repo_id=resolved.repo_id,
         revision=resolved.revision,
         commit=resolved.commit,
         pinned=bool(resolved.pinned),
-        manifest=manifest,
+        manifest=dict(resolved.manifest or {}),
     )
 
 
