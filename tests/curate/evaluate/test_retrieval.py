@@ -1,0 +1,183 @@
+"""Retrieval with random-weight tiny CLIP and YOLO / YOLO-World models built from configs (nothing downloaded)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from curate.errors import UserError  # noqa: E402
+from curate.evaluate.database import EmbeddingIndex, build_database, load_database  # noqa: E402
+from curate.evaluate.retrieval import ClipEmbedder, RegionDetector, Retriever, crop_regions, rank_concepts  # noqa: E402
+
+CONCEPTS = {
+    "Anya": ("A young girl with pink hair.", "person"),
+    "Bond": ("A white dog with a black bow tie.", "dog"),
+    "Bluey": ("A light blue plush toy.", "plush toy"),
+    "G_cat": ("A small ginger kitten.", "cat"),
+    "Teapot": ("A colorful teapot.", None),
+}
+
+
+def build_tiny_clip(path: Path, *, projection_dim: int = 512, seed: int = 0) -> Path:
+    """A random-weight CLIPModel with a word-level tokenizer, saved to ``path``."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, PreTrainedTokenizerFast
+
+    words = "[PAD] [BOS] [EOS] [UNK] person dog cat plush toy object a the".split()
+    cfg = CLIPConfig(
+        text_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, vocab_size=len(words), max_position_embeddings=16, pad_token_id=0, bos_token_id=1, eos_token_id=2),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8),
+        projection_dim=projection_dim,
+    )
+    torch.manual_seed(seed)
+    CLIPModel(cfg).save_pretrained(path)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(path)
+    tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", bos_token="[BOS]", eos_token="[EOS]", unk_token="[UNK]").save_pretrained(path)
+    return path
+
+
+def make_image(seed: int, size=(64, 48)) -> Image.Image:
+    """A distinct synthetic picture per seed: background colour, a shape, a stripe."""
+    rng = np.random.default_rng(seed)
+    im = Image.new("RGB", size, tuple(int(v) for v in rng.integers(0, 256, 3)))
+    d = ImageDraw.Draw(im)
+    x0, y0 = (int(v) for v in rng.integers(0, 20, 2))
+    d.ellipse((x0, y0, x0 + 30, y0 + 24), fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+    y = int(rng.integers(0, 40))
+    d.rectangle((0, y, size[0], y + 4), fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+    return im
+
+
+def make_concept_folder(root: Path, images_per_concept: int = 2) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for i, (name, (info, category)) in enumerate(CONCEPTS.items()):
+        d = root / name
+        d.mkdir()
+        (d / "info.txt").write_text(info + "\n")
+        if category:
+            (d / "category.txt").write_text(category + "\n")
+        for j in range(images_per_concept):
+            make_image(100 * i + j).save(d / f"ref{j}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory) -> Path:
+    return build_tiny_clip(tmp_path_factory.mktemp("clip") / "tiny-clip")
+
+
+@pytest.fixture(scope="session")
+def tiny_yolo(tmp_path_factory) -> Path:
+    from curate.evaluate.retrieval import ultralytics_offline
+
+    ultralytics_offline()
+    from ultralytics import YOLO
+
+    path = tmp_path_factory.mktemp("yolo") / "tiny-yolo.pt"
+    YOLO("yolov8n.yaml").save(str(path))  # built from the packaged config: random weights, no download
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory) -> Path:
+    from curate.evaluate.retrieval import ultralytics_offline
+
+    ultralytics_offline()
+    from ultralytics import YOLOWorld
+
+    path = tmp_path_factory.mktemp("yolo") / "tiny-world.pt"
+    YOLOWorld("yolov8s-worldv2.yaml").save(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def built_db(tmp_path_factory, tiny_clip) -> Path:
+    root = tmp_path_factory.mktemp("concepts")
+    src = make_concept_folder(root / "src")
+    build_database(src, root / "db", tiny_clip, device="cpu", batch_size=3)
+    return root / "db"
+
+
+def test_rank_concepts_dedups_and_breaks_ties_by_row_order():
+    index = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [1.0, 0.0]])
+    concepts = ["<A>", "<B>", "<A>", "<C>"]
+    hits = rank_concepts(np.array([[1.0, 0.0]]), index, concepts, ["a0", "b0", "a1", "c0"], k=3)
+    assert [h.concept for h in hits] == ["<A>", "<C>", "<B>"]  # <A> (row 0) ties <C> (row 3): earlier row first
+    assert hits[0].image == "a0" and hits[0].distance == pytest.approx(0.0)
+    assert hits[2].distance == pytest.approx(np.sqrt(2))
+
+
+def test_crop_regions_whole_image_first_and_tiny_boxes_dropped():
+    im = make_image(1)
+    crops = crop_regions(im, [(10.4, 5.0, 30.6, 25.0), (0, 0, 2, 2), (-5, -5, 100, 100)])
+    assert crops[0] is im
+    assert [c.size for c in crops[1:]] == [(21, 20), (64, 48)]
+
+
+def test_exact_copy_retrieves_its_own_concept_first(built_db, tiny_clip, tiny_yolo):
+    db = load_database(built_db)
+    index = EmbeddingIndex.load(built_db)
+    embedder = ClipEmbedder(tiny_clip, device="cpu", batch_size=4)
+    detector = RegionDetector(tiny_yolo, device="cpu", conf=0.0, imgsz=64, max_regions=5, batch_size=2)
+    queries = [Image.open(db.resolve(img)).convert("RGB") for img in index.images]
+    results = Retriever(index, embedder, detector).retrieve(queries, k=2, batch_size=3)
+    assert len(results) == len(index.images)
+    for row, hits in enumerate(results):
+        assert hits[0].concept == index.concepts[row]
+        assert hits[0].distance == pytest.approx(0.0, abs=1e-3)
+        assert len(hits) == 2 and hits[0].concept != hits[1].concept
+    # deterministic: the same call gives the same ranking
+    again = Retriever(index, embedder, detector).retrieve(queries[:3], k=2, batch_size=2)
+    assert [[h.concept for h in r] for r in again] == [[h.concept for h in r] for r in results[:3]]
+
+
+def test_pipeline_with_yolo_world_vocabulary_from_database_categories(built_db, tiny_clip, tiny_world):
+    db = load_database(built_db)
+    index = EmbeddingIndex.load(built_db)
+    embedder = ClipEmbedder(tiny_clip, device="cpu")
+    detector = RegionDetector(tiny_world, device="cpu", conf=0.0, imgsz=64, max_regions=4)
+    assert detector.is_world
+    vocab = db.categories()
+    assert vocab == ["cat", "dog", "object", "person", "plush toy"]
+    detector.set_vocabulary(vocab, embedder.embed_text(vocab))
+    assert detector.model.model.names == vocab
+    scene = Image.new("RGB", (160, 96), "white")
+    scene.paste(make_image(0), (0, 0))
+    scene.paste(make_image(201), (90, 40))
+    boxes = detector.boxes([scene])[0]
+    assert 0 < len(boxes) <= 4
+    hits = Retriever(index, embedder, detector).retrieve([scene], k=4)[0]
+    assert len({h.concept for h in hits}) == 4
+    assert all(h.concept in db.concepts and index.concepts[index.images.index(h.image)] == h.concept for h in hits)
+
+
+def test_wrong_width_text_features_are_refused(tiny_world):
+    detector = RegionDetector(tiny_world, device="cpu")
+    with pytest.raises(UserError, match="expects 512-d"):
+        detector.set_vocabulary(["dog"], np.ones((1, 16), dtype=np.float32))
+
+
+def test_index_refuses_a_different_clip_model(built_db, tmp_path):
+    other = ClipEmbedder(build_tiny_clip(tmp_path / "other", projection_dim=16, seed=1), device="cpu")
+    with pytest.raises(UserError, match="different CLIP model"):
+        Retriever(EmbeddingIndex.load(built_db), other)
+
+
+def test_missing_model_paths_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="CLIP model folder not found"):
+        ClipEmbedder(tmp_path / "none")
+    with pytest.raises(UserError, match="detector weights not found"):
+        RegionDetector(tmp_path / "none.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="cannot load detector weights"):
+        RegionDetector(bad)
