@@ -97,7 +97,7 @@ class TrainConfig(_Model):
     learning_rate: float = Field(1e-5, gt=0)
     num_train_epochs: float = Field(2, gt=0)
     max_steps: int = -1
-    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    warmup_steps: float = Field(0, ge=0)  # an integer = steps, a float in [0, 1) = a fraction of all steps
     lr_scheduler_type: str = "linear"
     bf16: bool = True
     gradient_checkpointing: bool = True

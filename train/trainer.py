@@ -1,0 +1,252 @@
+"""Build and run TRL's GRPOTrainer for a RePIC mixture; record what was trained on.
+
+Order of work: pin and check the dataset, check the model's processor, then load the
+model and train. ``training_manifest.json`` is written before training starts (status
+``running``) and rewritten when it ends, next to the weights and a model card.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from curate.errors import UserError
+from train.config import VLLM_WARNING, TrainConfig
+from train.data import load_training_data
+from train.record import MANIFEST_NAME, library_versions, render_card, reward_summary, toolkit_info, write_json_atomic
+from train.rewards import make_reward_funcs
+
+log = logging.getLogger(__name__)
+VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
+
+
+@dataclass
+class ModelSource:
+    ref: str
+    path: str  # what from_pretrained gets: a local folder or a Hub id
+    revision: str | None  # the Hub commit, None for a local folder
+    processor: object = field(repr=False, default=None)
+
+    def record(self) -> dict:
+        return {"id": self.ref, "path": self.path, "revision": self.revision}
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".strip()
+
+
+def resolve_model(ref: str) -> ModelSource:
+    """Find the model (a folder, ``ORG/NAME`` or ``ORG/NAME@revision``) and load its processor; no weights yet."""
+    from transformers import AutoConfig, AutoProcessor, ProcessorMixin
+
+    folder = Path(ref).expanduser()
+    if folder.is_dir():
+        path, revision = str(folder.resolve()), None
+        if not (folder / "config.json").is_file():
+            raise UserError(f"model {ref}: no config.json in the folder")
+    else:
+        repo, _, rev = ref.partition("@")
+        if ref.startswith((".", "/", "~")) or repo.count("/") != 1:
+            raise UserError(f"model {ref}: no such folder, and not a Hub model id ORG/NAME[@revision]")
+        from huggingface_hub import HfApi
+
+        try:
+            revision = HfApi().model_info(repo, revision=rev or None).sha
+        except Exception as exc:  # noqa: BLE001 - any Hub failure is the user's reference
+            raise UserError(f"model {ref}: cannot resolve it on the Hub ({_first_line(exc)})") from None
+        path = repo
+    try:
+        config = AutoConfig.from_pretrained(path, revision=revision)
+    except Exception as exc:  # noqa: BLE001
+        raise UserError(f"model {ref}: unreadable config ({_first_line(exc)})") from None
+    if getattr(config, "vision_config", None) is None:
+        raise UserError(f"model {ref}: not a vision-language model (its config has no vision_config)")
+    try:
+        processor = AutoProcessor.from_pretrained(path, revision=revision, padding_side="left", truncation_side="left")
+    except Exception as exc:  # noqa: BLE001
+        raise UserError(f"model {ref}: no usable processor ({_first_line(exc)})") from None
+    if not isinstance(processor, ProcessorMixin) or getattr(processor, "image_processor", None) is None:
+        raise UserError(f"model {ref}: no usable processor (found {type(processor).__name__}, no image processor)")
+    if not getattr(processor, "chat_template", None) and not getattr(processor.tokenizer, "chat_template", None):
+        raise UserError(f"model {ref}: the processor has no chat template")
+    processor.tokenizer.padding_side = "left"
+    return ModelSource(ref=ref, path=path, revision=revision, processor=processor)
+
+
+def vision_token_ids(tokenizer) -> list[int]:
+    ids = []
+    for token in VISION_TOKENS:
+        tid = tokenizer.convert_tokens_to_ids(token)
+        if isinstance(tid, int) and tid != tokenizer.unk_token_id:
+            ids.append(tid)
+    return ids
+
+
+def grpo_config(cfg: TrainConfig, output_dir: Path, model: ModelSource, reward_names: list[str]):
+    from trl import GRPOConfig
+
+    weights = None
+    if cfg.rewards.weights:
+        weights = [cfg.rewards.weights.get(name, 1.0) for name in reward_names]
+    generation_kwargs = dict(cfg.grpo_extra.get("generation_kwargs") or {})
+    suppress = sorted(set(vision_token_ids(model.processor.tokenizer)) | set(cfg.suppress_tokens))
+    generation_kwargs["suppress_tokens"] = sorted(set(generation_kwargs.get("suppress_tokens", [])) | set(suppress))
+    model_init_kwargs = {"dtype": "bfloat16" if cfg.bf16 else "float32", "attn_implementation": cfg.attn_implementation}
+    if model.revision:
+        model_init_kwargs["revision"] = model.revision
+    extra = {k: v for k, v in cfg.grpo_extra.items() if k != "generation_kwargs"}
+    return GRPOConfig(
+        output_dir=str(output_dir),
+        num_generations=cfg.num_generations,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        beta=cfg.beta,
+        loss_type=cfg.loss_type,
+        scale_rewards=cfg.scale_rewards,
+        use_bias_correction_kl=cfg.use_bias_correction_kl,
+        epsilon=cfg.epsilon,
+        num_iterations=cfg.num_iterations,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        max_completion_length=cfg.max_completion_length,
+        use_vllm=cfg.use_vllm,
+        learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.num_train_epochs,
+        max_steps=cfg.max_steps,
+        warmup_steps=int(cfg.warmup_steps) if cfg.warmup_steps >= 1 else cfg.warmup_steps,
+        lr_scheduler_type=cfg.lr_scheduler_type,
+        bf16=cfg.bf16,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        seed=cfg.seed,
+        logging_steps=cfg.logging_steps,
+        save_strategy=cfg.save_strategy,
+        save_steps=cfg.save_steps,
+        report_to=cfg.report_to,
+        log_completions=cfg.log_completions,
+        reward_weights=weights,
+        remove_unused_columns=False,
+        model_init_kwargs=model_init_kwargs,
+        generation_kwargs=generation_kwargs,
+        **extra,
+    )
+
+
+def lora_config(cfg: TrainConfig):
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=cfg.lora.target_modules,  # a string: PEFT full-matches it as a regex
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def load_full_model(model: ModelSource, args):
+    """Full fine-tuning: load the weights here so that the vision tower can be frozen."""
+    import transformers
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model.path, revision=model.revision)
+    cls = getattr(transformers, config.architectures[0])
+    instance = cls.from_pretrained(model.path, **(args.model_init_kwargs or {}))
+    visual = getattr(getattr(instance, "model", instance), "visual", None)
+    if visual is None:
+        raise UserError(f"model {model.ref}: no vision tower (model.visual) to freeze")
+    visual.requires_grad_(False)
+    return instance
+
+
+def trainer_class(cfg: TrainConfig):
+    if cfg.trainer == "fast":
+        from train.fast import FastGRPOTrainer
+
+        return FastGRPOTrainer
+    from trl import GRPOTrainer
+
+    return GRPOTrainer
+
+
+def _log_callback(path: Path):
+    from transformers import TrainerCallback
+
+    class JsonlLog(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and state.is_world_process_zero:
+                with open(path, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps({"step": state.global_step, **logs}, default=str) + "\n")
+
+    return JsonlLog()
+
+
+def build_trainer(cfg: TrainConfig, data, model: ModelSource, output_dir: Path, extra_reward_funcs=(), callbacks=()):
+    rewards = make_reward_funcs(**cfg.rewards.model_dump(exclude={"weights"})) + list(extra_reward_funcs)
+    names = [getattr(f, "__name__", type(f).__name__) for f in rewards]
+    args = grpo_config(cfg, output_dir, model, names)
+    instance = model.path if cfg.use_lora else load_full_model(model, args)
+    cls = trainer_class(cfg)
+    return cls(
+        model=instance,
+        reward_funcs=rewards,
+        args=args,
+        train_dataset=data.dataset,
+        processing_class=model.processor,
+        peft_config=lora_config(cfg) if cfg.use_lora else None,
+        callbacks=[_log_callback(output_dir / "metrics.jsonl"), *callbacks],
+    )
+
+
+def run_training(
+    dataset_ref: str,
+    model_ref: str,
+    cfg: TrainConfig,
+    output_dir: str | Path,
+    *,
+    allow_unpinned: bool = False,
+    extra_reward_funcs=(),
+    callbacks=(),
+    on_trainer=None,
+) -> dict:
+    """Train and return the final training manifest (also written to ``output_dir``)."""
+    output_dir = Path(output_dir)
+    previous = output_dir / MANIFEST_NAME
+    if previous.is_file() and json.loads(previous.read_text()).get("status") == "complete":
+        raise UserError(f"{output_dir} already holds a finished training run; choose another --output")
+    data = load_training_data(dataset_ref, allow_unpinned=allow_unpinned, reasoning=cfg.reasoning)
+    model = resolve_model(model_ref)
+    if cfg.use_vllm:
+        log.warning(VLLM_WARNING)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    manifest = {
+        "format": "repic-train/1",
+        "status": "running",
+        "dataset": data.source.record(),
+        "rows": data.rows,
+        "model": model.record(),
+        "config": cfg.model_dump(mode="json"),
+        "libraries": library_versions(),
+        "toolkit": toolkit_info(),
+    }
+    write_json_atomic(output_dir / MANIFEST_NAME, manifest)
+    trainer = build_trainer(cfg, data, model, output_dir, extra_reward_funcs, callbacks)
+    manifest["grpo_config"] = {k: v for k, v in trainer.args.to_dict().items() if not k.startswith("_")}
+    manifest["reward_functions"] = list(trainer.reward_func_names)
+    write_json_atomic(output_dir / MANIFEST_NAME, manifest)
+    if on_trainer is not None:
+        on_trainer(trainer)
+    result = trainer.train()
+    trainer.save_model(str(output_dir))
+    manifest["status"] = "complete"
+    manifest["result"] = {
+        "global_step": trainer.state.global_step,
+        "train_loss": result.training_loss,
+        "rewards": reward_summary(trainer.state.log_history),
+    }
+    write_json_atomic(output_dir / MANIFEST_NAME, manifest)
+    (output_dir / "README.md").write_text(render_card(manifest), encoding="utf-8")
+    return manifest
