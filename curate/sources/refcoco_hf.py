@@ -1,0 +1,218 @@
+"""RefCOCO-family Parquet shards from the Hugging Face Hub layouts (``layout: hf``).
+
+Two layouts exist and are told apart by their columns (``shared/reference/sources.md`` 1.5):
+
+* **lmms-lab** (``lmms-lab/RefCOCO``, ``RefCOCOplus``, ``RefCOCOg``): one row per
+  annotation with the image embedded (``question_id``, ``image``, ``answer``:
+  the expressions, ``bbox`` [x, y, w, h], ``iscrowd``, ``file_name``). The split
+  is the shard's split name; ``question_id`` serves as ref and object id; the
+  COCO image id is read from ``file_name``. No category names.
+* **jxu124** (``jxu124/refcoco`` ...): one row per ref, no images
+  (``ref_id``, ``ann_id``, ``image_id``, ``split``, ``sentences``, ``bbox``,
+  ``raw_anns``, ``raw_image_info``, ``image_path``). The per-row ``split`` wins
+  over the shard's split name (the HF ``test`` split of jxu124/refcoco holds
+  testA rows). Images come from the images folder (see
+  :func:`curate.sources.refcoco.image_folder`) by the COCO file name.
+
+Shards live under ``<root>/<dataset>/`` (``refcoco``, ``refcoco+`` or
+``refcocoplus``, ``refcocog``), any depth; a source with one dataset may keep
+them directly under ``<root>``. ``split_by`` of the rows is ``hf``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path, PurePosixPath
+
+import pyarrow.parquet as pq
+from PIL import Image
+
+from curate import progress
+from curate.errors import UserError
+from curate.imageio import parquet_ref
+from curate.sources.common import safe_join, xywh_to_xyxy
+from curate.sources.refcoco import Collector, coco_file_name, image_folder, wants_split
+
+LMMS = ("question_id", "image", "answer", "bbox", "file_name")
+JXU = ("ref_id", "ann_id", "image_id", "split", "sentences", "bbox")
+ALIASES = {"refcoco": ("refcoco", "RefCOCO"), "refcoco+": ("refcoco+", "refcocoplus", "RefCOCOplus"),
+           "refcocog": ("refcocog", "RefCOCOg")}
+BATCH_ROWS = 64
+_SHARD = re.compile(r"^([A-Za-z][A-Za-z0-9_]*?)-\d+-of-\d+$")
+_COCO_ID = re.compile(r"COCO_[a-z]+\d{4}_(\d{12})")
+
+
+def dataset_folders(spec) -> list[tuple[str, Path]]:
+    out = []
+    for ds in spec.datasets:
+        found = next((spec.root / a for a in ALIASES[ds] if (spec.root / a).is_dir()), None)
+        if found is None and len(spec.datasets) == 1:
+            found = spec.root
+        if found is None:
+            raise UserError(f"{spec.root}: no folder for {ds} (looked for {', '.join(ALIASES[ds])})")
+        out.append((ds, found))
+    return out
+
+
+def shard_files(folder: Path) -> list[Path]:
+    files = sorted(folder.rglob("*.parquet"))
+    if not files:
+        raise UserError(f"{folder}: no Parquet shards")
+    return files
+
+
+def input_files(spec) -> list[Path]:
+    return [f for _, folder in dataset_folders(spec) for f in shard_files(folder)]
+
+
+def shard_split(path: Path) -> str | None:
+    """The HF split name in ``<split>-00000-of-00004.parquet`` (``validation`` is ``val``)."""
+    m = _SHARD.match(path.stem)
+    split = m.group(1) if m else None
+    return "val" if split == "validation" else split
+
+
+def _open(path: Path) -> tuple[pq.ParquetFile, str]:
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:
+        raise UserError(f"{path}: not a readable Parquet file ({' '.join(str(exc).split())[:120]})") from None
+    names = set(pf.schema_arrow.names)
+    if set(JXU) <= names:
+        return pf, "jxu124"
+    if set(LMMS) <= names:
+        return pf, "lmms"
+    raise UserError(f"{path}: unknown RefCOCO Parquet layout: columns {sorted(names)} match neither "
+                    f"lmms-lab ({', '.join(LMMS)}) nor jxu124 ({', '.join(JXU)})")
+
+
+def _json(text) -> dict:
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        value = None
+    return value if isinstance(value, dict) else {}
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _area(box, given) -> float:
+    return float(given) if isinstance(given, (int, float)) and not isinstance(given, bool) else (box[2] - box[0]) * (box[3] - box[1])
+
+
+def _lmms_row(c: Collector, dataset: str, shard: Path, r: int, rec: dict, split: str | None) -> None:
+    qid = rec.get("question_id")
+    ref_id = str(qid) if qid is not None else f"{shard.stem}#{r}"
+    record = f"{dataset}:{ref_id}"
+    if split is None:
+        c.bad(record, "split_unknown", f"{shard.name}: no split in the shard name")
+        return
+    if not wants_split(split, c.spec.splits):
+        return
+    if qid is None or not isinstance(rec.get("bbox"), list):
+        c.bad(record, "ref_malformed", "question_id or bbox missing")
+        return
+    if not c.new_ref(dataset, ref_id, record):
+        return
+    m = _COCO_ID.search(rec.get("file_name") or "")
+    image_id = str(int(m.group(1))) if m else f"{dataset}:{shard.stem}:{r}"
+    if c.full(image_id):
+        return
+    if image_id not in c.checked:
+        img = rec.get("image")
+        data = img.get("bytes") if isinstance(img, dict) else img
+        if c.spec.verify_images == "none":
+            c.checked[image_id] = (None, "")
+        elif not data:
+            c.checked[image_id] = (None, "image_missing")
+        else:
+            try:
+                with Image.open(io.BytesIO(data)) as im:
+                    c.checked[image_id] = (im.size, "")
+            except Exception:
+                c.checked[image_id] = (None, "image_unreadable")
+    size, reason = c.checked[image_id]
+    if reason:
+        c.bad(record, reason, f"{shard.name} row {r}")
+        return
+    box, reason = xywh_to_xyxy(rec["bbox"], *(size or (None, None)))
+    if box is None:
+        c.bad(record, reason, f"bbox {rec['bbox']!r}"[:160])
+        return
+    c.add(dataset=dataset, split_by="hf", ref_id=ref_id, split=split,
+          image={"image_id": image_id, "path": parquet_ref(shard, r, "image"),
+                 "width": size[0] if size else None, "height": size[1] if size else None},
+          obj={"object_id": ref_id, "category": None, "bbox": list(box), "area": _area(box, None),
+               "iscrowd": bool(rec.get("iscrowd") or 0)},
+          sentences=c.sentences(dataset, ref_id, rec.get("answer")))
+
+
+def _jxu_row(c: Collector, dataset: str, folder: Path, rec: dict, hf_split: str | None) -> None:
+    ref_id = rec.get("ref_id")
+    record = f"{dataset}:{ref_id}"
+    split = rec["split"] if isinstance(rec.get("split"), str) else hf_split  # the per-row split wins
+    if not wants_split(split, c.spec.splits):
+        return
+    wrong = [k for k in ("ref_id", "ann_id", "image_id") if not _is_int(rec.get(k))]
+    if wrong or not isinstance(rec.get("bbox"), list):
+        c.bad(record, "ref_malformed", f"missing or wrong type: {', '.join(wrong) or 'bbox'}")
+        return
+    if not c.new_ref(dataset, str(ref_id), record):
+        return
+    image_id = str(rec["image_id"])
+    if c.full(image_id):
+        return
+    info, ann = _json(rec.get("raw_image_info")), _json(rec.get("raw_anns"))
+    name = info.get("file_name")
+    if not isinstance(name, str):
+        name = PurePosixPath(rec["image_path"]).name if isinstance(rec.get("image_path"), str) else coco_file_name(rec["image_id"])
+    path = safe_join(folder, name)
+    if path is None:
+        c.bad(record, "path_traversal", f"file_name {name!r}")
+        return
+    size, reason = c.check_file(image_id, path)
+    if reason:
+        c.bad(record, reason, str(path))
+        return
+    width, height = size or (info.get("width"), info.get("height"))
+    if not (_is_int(width) and _is_int(height) and width > 0 and height > 0):
+        width = height = None
+    box, reason = xywh_to_xyxy(rec["bbox"], width, height)
+    if box is None:
+        c.bad(record, reason, f"bbox {rec['bbox']!r}"[:160])
+        return
+    c.add(dataset=dataset, split_by="hf", ref_id=str(ref_id), split=split,
+          image={"image_id": image_id, "path": str(path), "width": width, "height": height},
+          obj={"object_id": str(rec["ann_id"]), "category": None, "bbox": list(box), "area": _area(box, ann.get("area")),
+               "iscrowd": bool(ann.get("iscrowd", 0))},
+          sentences=c.sentences(dataset, str(ref_id), rec.get("sentences")))
+
+
+def read_into(c: Collector) -> None:
+    """Read every shard of the source's datasets into ``c``."""
+    folder = image_folder(c.spec)
+    for dataset, ds_folder in dataset_folders(c.spec):
+        opened = [(f, *_open(f)) for f in shard_files(ds_folder)]
+        if c.spec.verify_images != "none" and not folder.is_dir() and any(kind == "jxu124" for _, _, kind in opened):
+            raise UserError(f"{folder}: images folder not found (the jxu124 layout has no images; set 'images' to the COCO train2014 folder)")
+        total = sum(pf.metadata.num_rows for _, pf, _ in opened)
+        with progress.bar(f"Indexing {c.name} ({dataset}, HF Parquet)", total=total) as advance:
+            for shard, pf, kind in opened:
+                split, r = shard_split(shard), 0
+                cols = list(JXU) + [k for k in ("raw_anns", "raw_image_info", "image_path") if k in pf.schema_arrow.names] \
+                    if kind == "jxu124" else list(LMMS) + (["iscrowd"] if "iscrowd" in pf.schema_arrow.names else [])
+                try:
+                    for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=cols):
+                        for rec in batch.to_pylist():
+                            if kind == "jxu124":
+                                _jxu_row(c, dataset, folder, rec, split)
+                            else:
+                                _lmms_row(c, dataset, shard, r, rec, split)
+                            r += 1
+                        advance(batch.num_rows)
+                except OSError as exc:
+                    raise UserError(f"{shard}: cannot read row {r}: {' '.join(str(exc).split())[:120]}") from None
