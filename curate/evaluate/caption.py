@@ -1,0 +1,226 @@
+"""`repic caption`: personalized captions from Qwen2.5-VL with in-context demonstrations.
+
+Each query image gets a chat with the RePIC evaluation system prompt, then one
+(reference image, "i. Name: <name>, Info: info") pair per demonstration, then the query
+image and "This is the query image. <question>", the question cycling through the
+evaluation prompts of the paper's table A.3. Demonstrations depend on the setting:
+
+* ``skip-retrieval``: the query's ground-truth concepts (their main database image);
+* ``retrieval``: the top-k concepts retrieved from the database (detector + CLIP);
+* ``wrong-demo``: as many concepts as the query has, none of them a ground truth, chosen
+  by a seeded hash of (image path, concept) so that the choice is deterministic (table 3).
+
+Generation is greedy. The output is the caption-record format read by ``repic eval grounding``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from curate import imageio, progress
+from curate.errors import UserError
+from curate.evaluate.database import Database, load_database
+from curate.evaluate.records import CaptionRecord, load_queries, write_records
+
+EVAL_PROMPTS = (  # paper, table A.3
+    "Give a personalized caption of this image.",
+    "Give a caption of the image.",
+    "Can you provide a personalized caption for this photo?",
+    "Provide a caption of the given image.",
+)
+SYSTEM_PROMPT = (
+    "You are a captioning assistant. Your task is to generate an accurate caption for the query image.\n"
+    "Below is additional information about the reference images."
+)
+NAME_HINT = "Output the final answer including its name."  # the zero-shot "detailed prompt" (section 4)
+SETTINGS = ("skip-retrieval", "retrieval", "wrong-demo")
+
+
+@dataclass
+class CaptionOptions:
+    setting: str
+    base_model: Path | None = None
+    clip: Path | None = None
+    detector: Path | None = None
+    detector_text: Path | None = None
+    top_k: int | None = None
+    name_hint: bool = False
+    max_new_tokens: int = 1024
+    max_pixels: int = 1024 * 28 * 28
+    seed: int = 0
+    device: str | None = None
+    detector_conf: float = 0.1
+    detector_imgsz: int = 640
+
+
+@dataclass(frozen=True)
+class Demo:
+    key: str
+    name: str
+    info: str
+    image: Path
+
+
+def _demo(db: Database, key: str, image: str | None = None) -> Demo:
+    c = db.concepts[key]
+    return Demo(key, c.name, c.info, db.resolve(image or c.images[0]))
+
+
+def _lookup(db: Database, name: str) -> str | None:
+    if name in db.concepts:
+        return name
+    if f"<{name}>" in db.concepts:
+        return f"<{name}>"
+    return None
+
+
+def ground_truth_demos(db: Database, queries: dict[str, list[str]]) -> list[list[Demo]]:
+    out = []
+    for image, concepts in queries.items():
+        keys = [_lookup(db, c) for c in concepts]
+        missing = [c for c, k in zip(concepts, keys) if k is None]
+        if missing:
+            raise UserError(f"query {image!r}: concept {missing[0]} is not in the database")
+        out.append([_demo(db, k) for k in dict.fromkeys(keys)])
+    return out
+
+
+def wrong_demos(db: Database, queries: dict[str, list[str]], seed: int = 0) -> list[list[Demo]]:
+    """For each query, len(concepts) database concepts that are not its ground truths (seeded, order-free)."""
+    out = []
+    for image, concepts in queries.items():
+        truths = {(_lookup(db, c) or c).lower() for c in concepts}
+        others = [k for k in db.concepts if k.lower() not in truths]
+        if not others:
+            raise UserError(f"query {image!r}: the database has no concept other than its ground truths for wrong-demo")
+        others.sort(key=lambda k: hashlib.sha256(f"{seed}\0{image}\0{k}".encode()).hexdigest())
+        out.append([_demo(db, k) for k in others[: len(set(truths))]])
+    return out
+
+
+def default_top_k(queries: dict[str, list[str]]) -> int:
+    """2 for single- and 2-concept sets, 4 when a query has more concepts (paper, section 4)."""
+    return 4 if max(len(c) for c in queries.values()) > 2 else 2
+
+
+def retrieved_demos(db: Database, db_path: Path, images: list[Image.Image], opts: CaptionOptions, k: int) -> list[list[Demo]]:
+    from curate.evaluate.database import EmbeddingIndex
+    from curate.evaluate.retrieval import ClipEmbedder, RegionDetector, Retriever
+
+    if opts.clip is None:
+        raise UserError("--setting retrieval needs --clip (the CLIP folder the database was built with)")
+    embedder = ClipEmbedder(opts.clip, device=opts.device)
+    detector = None
+    if opts.detector is not None:
+        detector = RegionDetector(opts.detector, device=opts.device, conf=opts.detector_conf, imgsz=opts.detector_imgsz)
+        if opts.detector_text is not None and detector.is_world:
+            vocab = db.categories()
+            detector.set_vocabulary(vocab, ClipEmbedder(opts.detector_text, device=opts.device).embed_text(vocab))
+    hits = Retriever(EmbeddingIndex.load(db_path), embedder, detector).retrieve(images, k)
+    return [[_demo(db, h.concept, h.image) for h in row] for row in hits]
+
+
+def build_messages(demos: list[Demo], question: str, *, name_hint: bool = False) -> list[dict]:
+    content: list[dict] = []
+    for i, d in enumerate(demos, 1):
+        content.append({"type": "image"})
+        content.append({"type": "text", "text": f"{i}. Name: <{d.name}>, Info: {d.info}"})
+    content.append({"type": "image"})
+    content.append({"type": "text", "text": f"This is the query image. {question}" + (f" {NAME_HINT}" if name_hint else "")})
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": content}]
+
+
+def _resolve_query_image(image: str, queries_file: Path) -> Path:
+    p = Path(image)
+    if p.is_absolute() or p.is_file():
+        return p
+    return queries_file.parent / p
+
+
+def _open_all(paths: list[Path]) -> list[Image.Image]:
+    images, bad = [], []
+    for p in paths:
+        try:
+            images.append(imageio.open_image(str(p)))
+        except Exception:
+            bad.append(p)
+    if bad:
+        raise UserError(f"{len(bad)} query image(s) missing or unreadable, e.g. {bad[0]}")
+    return images
+
+
+class QwenCaptioner:
+    """A Qwen2.5-VL model (or base + LoRA adapter) with its processor, for greedy captioning."""
+
+    def __init__(self, path: Path, *, base_model: Path | None = None, device: str | None = None, max_pixels: int = 1024 * 28 * 28):
+        import torch
+        from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+        from curate.evaluate.retrieval import default_device
+
+        path = Path(path)
+        if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
+            raise UserError(f"{path}: not a model folder (no config.json) nor a LoRA adapter (no adapter_config.json)")
+        self.device = device or default_device()
+        dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+        adapter = (path / "adapter_config.json").is_file()
+        base = path
+        if adapter:
+            declared = json.loads((path / "adapter_config.json").read_text()).get("base_model_name_or_path")
+            base = Path(base_model) if base_model else Path(declared or "")
+            if not (base / "config.json").is_file():
+                raise UserError(f"{path}: the adapter's base model {str(base)!r} is not a local model folder; pass --base-model")
+        try:
+            model = Qwen2_5_VLForConditionalGeneration.from_pretrained(base, dtype=dtype)
+            if adapter:
+                from peft import PeftModel
+
+                model = PeftModel.from_pretrained(model, path).merge_and_unload()
+            has_processor = (path / "preprocessor_config.json").is_file() or (path / "processor_config.json").is_file()
+            self.processor = AutoProcessor.from_pretrained(path if has_processor else base)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot load a Qwen2.5-VL model from {path}: {str(exc).splitlines()[0]}") from None
+        self.model = model.to(self.device).eval()
+        ip = self.processor.image_processor
+        ip.size = {"shortest_edge": min(ip.size.get("shortest_edge", 56 * 56), max_pixels), "longest_edge": max_pixels}
+        self._torch = torch
+
+    def caption(self, messages: list[dict], images: list[Image.Image], max_new_tokens: int) -> str:
+        text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        inputs = self.processor(text=[text], images=images, return_tensors="pt").to(self.device)
+        with self._torch.inference_mode():
+            out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+        new = out[:, inputs["input_ids"].shape[1] :]
+        return self.processor.batch_decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)[0]
+
+
+def run_captioning(model: Path, db_path: Path, queries_file: Path, out: Path, opts: CaptionOptions) -> int:
+    """Caption every query; write the caption file atomically; return the number of records."""
+    if opts.setting not in SETTINGS:
+        raise UserError(f"unknown setting {opts.setting!r}; choose one of {', '.join(SETTINGS)}")
+    db = load_database(db_path)
+    queries = load_queries(queries_file)
+    query_images = _open_all([_resolve_query_image(i, Path(queries_file)) for i in queries])
+    if opts.setting == "skip-retrieval":
+        demos = ground_truth_demos(db, queries)
+    elif opts.setting == "wrong-demo":
+        demos = wrong_demos(db, queries, opts.seed)
+    else:
+        demos = retrieved_demos(db, Path(db_path), query_images, opts, opts.top_k or default_top_k(queries))
+    demo_images = {d.image: None for row in demos for d in row}
+    opened = dict(zip(demo_images, _open_all(list(demo_images))))
+
+    captioner = QwenCaptioner(model, base_model=opts.base_model, device=opts.device, max_pixels=opts.max_pixels)
+    records = []
+    for i, ((image, concepts), query, row) in enumerate(progress.track(list(zip(queries.items(), query_images, demos)), "Captioning")):
+        question = EVAL_PROMPTS[i % len(EVAL_PROMPTS)]
+        messages = build_messages(row, question, name_hint=opts.name_hint)
+        text = captioner.caption(messages, [opened[d.image] for d in row] + [query], opts.max_new_tokens)
+        records.append(CaptionRecord(image, tuple(concepts), text, question))
+    write_records(out, records)
+    return len(records)
