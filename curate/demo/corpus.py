@@ -1,0 +1,99 @@
+"""The demo corpus: all five RePIC sources in their native formats, generated from a seed.
+
+Layout under ``root`` (see ARCHITECTURE.md and the readers in curate/sources/)::
+
+    coco/annotations/instances_train2017.json, coco/train2017/<12-digit id>.jpg
+    objects365/annotations/zhiyuan_objv2_train.json, objects365/train/patchN/<name>.jpg
+    celeba/{identity_CelebA.txt, list_eval_partition.txt, list_bbox_celeba.txt, list_attr_celeba.txt,
+            list_landmarks_align_celeba.txt}, celeba/img_align_celeba/*.jpg (178x218), celeba/img_celeba/*.jpg
+    subjects200k/data/train-0000K-of-0000N.parquet
+    refcoco/{refcoco,refcoco+,refcocog}/{instances.json, refs(<split_by>).p}, refcoco/images/train2014/*.jpg
+    TRUTH.json    ground truth the formats cannot hold (which catalogue instance each annotation shows)
+    FAULTS.json   with faults=True: the injected bad records, see below
+
+The same seed gives byte-identical files. ``faults=True`` injects, per source, one
+record of each bad-input kind that source can have (:data:`FAULT_KINDS`); each is
+listed in FAULTS.json as ``{source, record_id, kind, file, stage, detail}``:
+
+- ``record_id``: COCO / Objects365 / RefCOCO instances: the image id (image faults) or
+  annotation id (annotation faults); CelebA: the image file name as written in the
+  file; Subjects200K: the global row index over the shards in name order; RefCOCO
+  refs: the ref id.
+- ``file``: the file holding the record, relative to the source root.
+- ``stage``: ``index`` (a reader must quarantine it) or ``decode`` (a JPEG cut
+  mid-scan: the header is intact, so only decoding, or a check for the JPEG end
+  marker, finds it).
+
+A bad record can cascade (the annotations of a quarantined image), so readers may
+quarantine more records than are listed; every listed one must be quarantined.
+The Subjects200K kinds ``quality_null``, ``quality_low`` and ``description_invalid``
+are filter cases (rejected by the quality / description filters, not malformed).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from curate import progress
+from curate.demo.celeba import write_celeba
+from curate.demo.coco_like import write_coco, write_objects365
+from curate.demo.common import FaultLog
+from curate.demo.refcoco import write_refcoco
+from curate.demo.subjects import write_subjects
+from curate.errors import UserError
+
+SOURCES = ("coco", "objects365", "celeba", "subjects200k", "refcoco")
+_JSON_KINDS = ("image_truncated", "image_corrupt", "image_missing", "wrong_type", "bbox_out_of_bounds", "bbox_zero_area",
+               "bbox_nan", "bbox_negative", "bbox_malformed", "unknown_category", "unknown_image",
+               "duplicate_annotation_id", "duplicate_image_id", "path_traversal")
+FAULT_KINDS: dict[str, tuple[str, ...]] = {
+    "coco": _JSON_KINDS,
+    "objects365": _JSON_KINDS,
+    "celeba": ("image_truncated", "image_corrupt", "image_missing", "malformed_line", "bad_identity", "duplicate_image_id",
+               "path_traversal", "unknown_image", "bbox_out_of_bounds", "bbox_zero_area", "bbox_negative"),
+    "subjects200k": ("quality_null", "quality_low", "description_invalid", "image_truncated", "image_corrupt",
+                     "image_missing", "bbox_out_of_bounds"),
+    "refcoco": _JSON_KINDS + ("missing_annotation", "malformed_record"),
+}
+SIZES: dict[str, dict] = {
+    "tiny": {"per_shape": 1, "coco_images": 12, "o365_images": 12, "scene_sizes": [(256, 192), (240, 240), (224, 288)],
+             "celeba_identities": 4, "celeba_photos": (3, 3), "small": True, "pairs": 12, "panel": 256, "shards": 2,
+             "ref_images": 12},
+    "demo": {"per_shape": 3, "coco_images": 80, "o365_images": 60,
+             "scene_sizes": [(640, 480), (480, 360), (512, 384), (384, 512), (320, 240)],
+             "celeba_identities": 40, "celeba_photos": (3, 4), "small": False, "pairs": 40, "panel": 512, "shards": 4,
+             "ref_images": 40},
+}
+WRITERS = {"coco": write_coco, "objects365": write_objects365, "celeba": write_celeba, "subjects200k": write_subjects,
+           "refcoco": write_refcoco}
+
+
+def generate_corpus(root: Path, *, seed: int = 0, size: str = "demo", faults: bool = False) -> dict[str, Path]:
+    """Write the demo corpus under ``root`` (replacing earlier source folders); return source kind -> its root."""
+    if size not in SIZES:
+        raise UserError(f"unknown demo corpus size {size!r} (choose one of: {', '.join(SIZES)})")
+    root = Path(root)
+    cfg = SIZES[size]
+    log = FaultLog() if faults else None
+    truth: dict = {"seed": seed, "size": size}
+    out: dict[str, Path] = {}
+    with progress.bar("Generating demo corpus", total=len(SOURCES)) as advance:
+        for kind in SOURCES:
+            shutil.rmtree(root / kind, ignore_errors=True)
+            out[kind] = WRITERS[kind](root, seed, cfg, log, truth)
+            advance()
+    (root / "TRUTH.json").write_text(json.dumps(truth, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    fault_file = root / "FAULTS.json"
+    if log is not None:
+        fault_file.write_text(json.dumps(log.as_dicts(), indent=1) + "\n", encoding="utf-8")
+    elif fault_file.exists():
+        fault_file.unlink()
+    return out
+
+
+def load_faults(root: Path) -> list[dict]:
+    """The faults listed in ``root/FAULTS.json`` (empty when the corpus was generated without faults)."""
+    path = Path(root) / "FAULTS.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []

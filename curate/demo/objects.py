@@ -1,0 +1,215 @@
+"""Procedural object instances: a fixed catalogue of distinct, recurring objects.
+
+Each :class:`Instance` has a shape (mug, ball, book, ...), instance-specific colours,
+surface pattern and shape parameters. The catalogue also holds same-category
+look-alikes (same shape, slightly shifted colour, other pattern) that make hard
+negatives. :func:`sprite` draws an instance as an RGBA image under a pose
+(rotation, scale, mirror); its alpha channel is binary, so boxes taken from it
+are exactly the drawn pixels.
+"""
+
+from __future__ import annotations
+
+import colorsys
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from curate.demo.common import rng_for
+
+# colour name -> RGB
+PALETTE: dict[str, tuple[int, int, int]] = {
+    "red": (200, 30, 35), "orange": (240, 130, 20), "yellow": (235, 205, 40), "green": (40, 150, 60),
+    "teal": (20, 140, 140), "blue": (35, 70, 200), "purple": (120, 50, 160), "pink": (235, 120, 170),
+    "brown": (125, 80, 40), "white": (238, 236, 230), "black": (30, 30, 35), "grey": (130, 130, 135),
+}
+PATTERNS = ("solid", "stripes", "dots", "checks")
+
+# shape -> (COCO category name or None, Objects365 category name)
+SHAPES: dict[str, tuple[str | None, str]] = {
+    "mug": ("cup", "Cup"),
+    "ball": ("sports ball", "Soccer"),
+    "book": ("book", "Book"),
+    "bottle": ("bottle", "Bottle"),
+    "teddy": ("teddy bear", "Stuffed Toy"),
+    "vase": ("vase", "Vase"),
+    "clock": ("clock", "Clock"),
+    "tv": ("tv", "Moniter/TV"),
+    "balloon": (None, "Ballon"),
+    "cigarette": (None, "Cigar/Cigarette "),
+}
+NOUNS = {"mug": "mug", "ball": "ball", "book": "book", "bottle": "bottle", "teddy": "teddy bear", "vase": "vase",
+         "clock": "clock", "tv": "television", "balloon": "balloon", "cigarette": "cigarette"}
+FREE_ROTATION = {"ball", "cigarette", "book"}  # shapes that may lie at any angle
+
+
+@dataclass(frozen=True)
+class Instance:
+    iid: str  # e.g. "mug-02" or "mug-02b" (look-alike of mug-02)
+    shape: str
+    colour_name: str
+    colour: tuple[int, int, int]
+    colour2: tuple[int, int, int]
+    pattern: str
+    aspect: float  # width multiplier of the canonical drawing
+    detail: int  # shape-specific variant (stripe count, clock time, ...)
+    lookalike_of: str | None = None
+
+    @property
+    def noun(self) -> str:
+        return NOUNS[self.shape]
+
+    @property
+    def description(self) -> str:
+        pat = "" if self.pattern == "solid" else {"stripes": "striped ", "dots": "dotted ", "checks": "checked "}[self.pattern]
+        return f"{self.colour_name} {pat}{self.noun}"
+
+
+def _shift(rgb: tuple[int, int, int], dh: float, dv: float) -> tuple[int, int, int]:
+    h, s, v = colorsys.rgb_to_hsv(*(c / 255 for c in rgb))
+    r, g, b = colorsys.hsv_to_rgb((h + dh) % 1.0, s, min(1.0, max(0.0, v + dv)))
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+def catalogue(seed: int, shapes: list[str], per_shape: int, lookalikes: bool = True) -> list[Instance]:
+    """``per_shape`` distinct instances per shape (distinct colours), each with one look-alike."""
+    rng = rng_for(seed, "catalogue")
+    names = list(PALETTE)
+    out: list[Instance] = []
+    for shape in shapes:
+        colours = rng.choice(len(names), size=per_shape, replace=False)
+        for k, ci in enumerate(colours):
+            cname = names[int(ci)]
+            c2name = names[int(rng.choice([i for i in range(len(names)) if i != ci]))]
+            inst = Instance(
+                iid=f"{shape}-{k:02d}", shape=shape, colour_name=cname, colour=PALETTE[cname], colour2=PALETTE[c2name],
+                pattern=str(rng.choice(PATTERNS)), aspect=float(rng.uniform(0.8, 1.2)), detail=int(rng.integers(2, 6)),
+            )
+            out.append(inst)
+            if lookalikes:
+                other = [p for p in PATTERNS if p != inst.pattern]
+                out.append(Instance(
+                    iid=inst.iid + "b", shape=shape, colour_name=cname, colour=_shift(inst.colour, 0.03, -0.08),
+                    colour2=inst.colour2, pattern=str(rng.choice(other)), aspect=inst.aspect, detail=inst.detail,
+                    lookalike_of=inst.iid,
+                ))
+    return out
+
+
+def _surface(size: tuple[int, int], inst: Instance) -> Image.Image:
+    """The instance's patterned surface, to be cut out by a silhouette."""
+    w, h = size
+    img = Image.new("RGB", size, inst.colour)
+    d = ImageDraw.Draw(img)
+    step = max(8, 60 // inst.detail)
+    if inst.pattern == "stripes":
+        for y in range(step // 2, h, step * 2):
+            d.rectangle((0, y, w, y + step - 1), fill=inst.colour2)
+    elif inst.pattern == "dots":
+        for y in range(step // 2, h, step * 2):
+            for x in range(step // 2 + (y // step) % 2 * step, w, step * 2):
+                d.ellipse((x, y, x + step, y + step), fill=inst.colour2)
+    elif inst.pattern == "checks":
+        for y in range(0, h, step * 2):
+            for x in range(0, w, step * 2):
+                d.rectangle((x, y, x + step - 1, y + step - 1), fill=inst.colour2)
+                d.rectangle((x + step, y + step, x + 2 * step - 1, y + 2 * step - 1), fill=inst.colour2)
+    return img
+
+
+def _dark(rgb, f=0.6):
+    return tuple(int(c * f) for c in rgb)
+
+
+def _canonical(inst: Instance) -> Image.Image:
+    """Draw the instance upright on a transparent 200x200 canvas."""
+    size = (200, 200)
+    sil = Image.new("L", size, 0)
+    s = ImageDraw.Draw(sil)
+    extra: list = []  # (method, args, kwargs) drawn on top of the surface
+    c, c2, sh = inst.colour, inst.colour2, inst.shape
+    if sh == "mug":
+        s.rounded_rectangle((40, 45, 140, 190), radius=14, fill=255)
+        s.ellipse((115, 70, 185, 160), fill=255)
+        s.ellipse((132, 88, 168, 142), fill=0)
+        extra.append(("ellipse", (40, 38, 140, 58), {"fill": _dark(c)}))
+    elif sh == "ball":
+        s.ellipse((10, 10, 190, 190), fill=255)
+        extra.append(("ellipse", (50, 40, 80, 70), {"fill": (250, 250, 250)}))
+    elif sh == "book":
+        s.rectangle((40, 12, 160, 188), fill=255)
+        extra += [("rectangle", (40, 12, 58, 188), {"fill": c2}), ("rectangle", (75, 40, 145, 52), {"fill": (245, 245, 240)}),
+                  ("rectangle", (75, 62, 130, 70), {"fill": (245, 245, 240)})]
+    elif sh == "bottle":
+        s.rounded_rectangle((62, 80, 138, 195), radius=10, fill=255)
+        s.polygon([(62, 95), (86, 50), (114, 50), (138, 95)], fill=255)
+        s.rectangle((86, 22, 114, 55), fill=255)
+        extra += [("rectangle", (84, 10, 116, 28), {"fill": c2}), ("rectangle", (62, 115, 138, 160), {"fill": (245, 240, 225)}),
+                  ("rectangle", (70, 128, 130, 136), {"fill": c2})]
+    elif sh == "teddy":
+        s.ellipse((45, 85, 155, 195), fill=255)
+        s.ellipse((55, 15, 145, 105), fill=255)
+        for box in [(45, 10, 80, 45), (120, 10, 155, 45), (20, 100, 65, 150), (135, 100, 180, 150)]:
+            s.ellipse(box, fill=255)
+        extra += [("ellipse", (80, 55, 120, 90), {"fill": (235, 215, 180)}), ("ellipse", (75, 40, 87, 52), {"fill": (20, 20, 20)}),
+                  ("ellipse", (113, 40, 125, 52), {"fill": (20, 20, 20)}), ("ellipse", (94, 60, 106, 70), {"fill": (40, 25, 20)})]
+    elif sh == "vase":
+        s.ellipse((35, 70, 165, 195), fill=255)
+        s.rectangle((75, 25, 125, 100), fill=255)
+        s.ellipse((62, 15, 138, 40), fill=255)
+        extra.append(("ellipse", (80, 20, 120, 32), {"fill": _dark(c, 0.4)}))
+    elif sh == "clock":
+        s.ellipse((10, 10, 190, 190), fill=255)
+        extra.append(("ellipse", (28, 28, 172, 172), {"fill": (248, 248, 244)}))
+        for k in range(12):
+            a = k * np.pi / 6
+            extra.append(("line", [(100 + 62 * np.sin(a), 100 - 62 * np.cos(a)), (100 + 70 * np.sin(a), 100 - 70 * np.cos(a))],
+                          {"fill": (20, 20, 20), "width": 4}))
+        ha, ma = inst.detail * np.pi / 6, inst.detail * 1.3
+        extra += [("line", [(100, 100), (100 + 38 * np.sin(ha), 100 - 38 * np.cos(ha))], {"fill": (20, 20, 20), "width": 7}),
+                  ("line", [(100, 100), (100 + 58 * np.sin(ma), 100 - 58 * np.cos(ma))], {"fill": (20, 20, 20), "width": 4})]
+    elif sh == "tv":
+        s.rectangle((10, 30, 190, 150), fill=255)
+        s.rectangle((85, 150, 115, 175), fill=255)
+        s.rectangle((50, 172, 150, 185), fill=255)
+        extra.append(("rectangle", (22, 42, 178, 138), {"fill": _dark(c2, 0.5)}))
+    elif sh == "balloon":
+        s.ellipse((40, 10, 160, 150), fill=255)
+        s.polygon([(92, 148), (108, 148), (100, 160)], fill=255)
+        s.line([(100, 158), (96, 175), (104, 195)], fill=255, width=3)
+        extra.append(("ellipse", (65, 35, 85, 60), {"fill": (250, 250, 250)}))
+    elif sh == "cigarette":
+        s.rectangle((10, 90, 190, 110), fill=255)
+        extra += [("rectangle", (10, 90, 60, 110), {"fill": (210, 140, 60)}), ("rectangle", (184, 90, 190, 110), {"fill": (90, 80, 80)})]
+    else:
+        raise ValueError(f"unknown shape {sh}")
+    img = _surface(size, inst).convert("RGBA")
+    d = ImageDraw.Draw(img)
+    for method, args, kwargs in extra:
+        getattr(d, method)(args, **kwargs)
+    img.putalpha(sil)
+    if abs(inst.aspect - 1.0) > 1e-3:
+        img = img.resize((max(8, round(200 * inst.aspect)), 200), Image.BILINEAR)
+    return img
+
+
+def sprite(inst: Instance, height: int, angle: float = 0.0, mirror: bool = False) -> Image.Image:
+    """The instance drawn ``height`` pixels tall (before rotation), rotated by ``angle`` degrees."""
+    img = _canonical(inst)
+    if mirror:
+        img = img.transpose(Image.FLIP_LEFT_RIGHT)
+    w = max(4, round(img.width * height / 200))
+    img = img.resize((w, max(4, height)), Image.BILINEAR)
+    if angle:
+        img = img.rotate(angle, resample=Image.BICUBIC, expand=True)
+    alpha = np.asarray(img.getchannel("A"))
+    img.putalpha(Image.fromarray(np.where(alpha >= 128, 255, 0).astype(np.uint8)))
+    bbox = img.getbbox()
+    return img.crop(bbox) if bbox else img
+
+
+def random_pose(inst: Instance, rng: np.random.Generator) -> tuple[float, bool]:
+    """(angle, mirror): free rotation for shapes that lie around, a tilt for upright ones."""
+    angle = float(rng.uniform(-180, 180)) if inst.shape in FREE_ROTATION else float(rng.uniform(-25, 25))
+    return angle, bool(rng.random() < 0.5)

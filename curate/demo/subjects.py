@@ -1,0 +1,101 @@
+"""Subjects200K writer: Parquet shards with the HF features and 1056x528 composite pair images.
+
+Each row shows one subject (a catalogue instance) in two different scenes: the left
+panel at (8, 8, 520, 520) and the right panel at (528, 8, 1040, 520) of a white
+1056x528 canvas, as OminiControl crops them.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datasets import Features, Image as HFImage, Value
+from PIL import Image
+
+from curate.demo.common import CORRUPT_BYTES, FaultLog, jpeg_bytes, rng_for, truncated_jpeg
+from curate.demo.objects import SHAPES, catalogue
+from curate.demo.scenes import BACKGROUNDS, SCENE_TEXT, compose
+
+FEATURES = Features({
+    "image": HFImage(),
+    "collection": Value("string"),
+    "quality_assessment": {k: Value("int64") for k in ("compositeStructure", "objectConsistency", "imageQuality")},
+    "description": {"item": Value("string"), "description_0": Value("string"), "description_1": Value("string"),
+                    "category": Value("string"), "description_valid": Value("bool")},
+})
+CATEGORY = {"mug": "Kitchenware", "bottle": "Kitchenware", "vase": "Home Decor", "clock": "Home Decor",
+            "ball": "Sports Equipment", "teddy": "Toys", "balloon": "Toys", "book": "Stationery", "tv": "Electronics",
+            "cigarette": "Accessories"}
+LEFT, RIGHT = (8, 8, 520, 520), (528, 8, 1040, 520)
+
+
+def composite(inst, rng, panel: int) -> tuple[Image.Image, list[str]]:
+    """The 1056x528 pair image: ``inst`` in two different scenes; returns it and the two scene names."""
+    canvas = Image.new("RGB", (1056, 528), (255, 255, 255))
+    scenes = [str(s) for s in rng.choice(BACKGROUNDS, size=2, replace=False)]
+    for box, bg in zip((LEFT, RIGHT), scenes):
+        img, _ = compose([inst], (panel, panel), rng, bg=bg, scale=(0.45, 0.7), lighting=0.7)
+        if panel != 512:
+            img = img.resize((512, 512), Image.BILINEAR)
+        canvas.paste(img, box[:2])
+    return canvas, scenes
+
+
+def write_subjects(root: Path, seed: int, cfg: dict, faults: FaultLog | None, truth: dict) -> Path:
+    base = root / "subjects200k"
+    insts = catalogue(seed + 2, list(SHAPES), cfg["per_shape"], lookalikes=False)
+    rng = rng_for(seed, "subjects200k")
+    rows, pair_truth = [], {}
+    for k in range(cfg["pairs"]):
+        inst = insts[k % len(insts)]
+        img, scenes = composite(inst, rng_for(seed, "subjects200k", str(k)), cfg["panel"])
+        item = inst.description.title()
+        d0, d1 = (f"The {inst.description} stands {SCENE_TEXT[s]}, seen from a slight angle." for s in scenes)
+        rows.append({
+            "image": {"bytes": jpeg_bytes(img), "path": None},
+            "collection": "collection_1" if rng.random() < 0.25 else "collection_2",
+            "quality_assessment": {"compositeStructure": 5, "objectConsistency": 5, "imageQuality": 5},
+            "description": {"item": item, "description_0": d0, "description_1": d1, "category": CATEGORY[inst.shape],
+                            "description_valid": True},
+        })
+        pair_truth[str(k)] = inst.iid
+    n_shards = cfg["shards"]
+    names = [f"data/train-{i:05d}-of-{n_shards:05d}.parquet" for i in range(n_shards)]
+    per = -(-len(rows) // n_shards)
+    if faults is not None:
+        _inject(rows, names, per, rng, faults)
+    (base / "data").mkdir(parents=True, exist_ok=True)
+    schema = FEATURES.arrow_schema
+    for i, name in enumerate(names):
+        table = pa.Table.from_pylist(rows[i * per : (i + 1) * per], schema=schema)
+        pq.write_table(table, base / name, row_group_size=8)
+    truth["subjects200k"] = {"pairs": pair_truth}
+    return base
+
+
+def _inject(rows: list[dict], names: list[str], per: int, rng, log: FaultLog) -> None:
+    """Filter cases (null / low quality, invalid description) and bad images, one row each."""
+    if len(rows) < 8:
+        raise ValueError("fault injection needs at least 8 Subjects200K rows")
+
+    def add(k, kind, stage="index", detail=""):
+        log.add("subjects200k", k, kind, names[k // per], stage=stage, detail=f"row {k % per} of the shard; {detail}")
+
+    rows[1]["quality_assessment"] = None
+    add(1, "quality_null", detail="quality_assessment is null (filter case)")
+    rows[2]["quality_assessment"] = {"compositeStructure": 5, "objectConsistency": 3, "imageQuality": 4}
+    add(2, "quality_low", detail="objectConsistency 3, imageQuality 4 (filter case)")
+    rows[3]["description"] = {**rows[3]["description"], "description_valid": False}
+    add(3, "description_invalid", detail="description_valid is false (filter case when required)")
+    with Image.open(io.BytesIO(rows[4]["image"]["bytes"])) as im:
+        rows[4]["image"] = {"bytes": truncated_jpeg(im), "path": None}
+    add(4, "image_truncated", "decode", "JPEG bytes cut mid-scan")
+    rows[5]["image"] = {"bytes": CORRUPT_BYTES, "path": None}
+    add(5, "image_corrupt", detail="image bytes are not an image")
+    rows[6]["image"] = {"bytes": None, "path": None}
+    add(6, "image_missing", detail="image struct has no bytes")
+    rows[7]["image"] = {"bytes": jpeg_bytes(Image.new("RGB", (1024, 512), (255, 255, 255))), "path": None}
+    add(7, "bbox_out_of_bounds", detail="composite is 1024x512, the right panel (528, 8, 1040, 520) does not fit")

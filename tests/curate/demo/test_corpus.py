@@ -1,0 +1,242 @@
+"""The demo corpus generator: native formats, determinism, drawn boxes, recurrence, fault manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import pickle
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from curate.demo import FAULT_KINDS, SOURCES, generate_corpus, load_faults
+from curate.demo.subjects import FEATURES
+from curate.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("clean")
+    generate_corpus(root, seed=0, size="tiny")
+    return root
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("faulty")
+    generate_corpus(root, seed=0, size="tiny", faults=True)
+    return root
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_gives_byte_identical_files_and_another_seed_differs(faulty, tmp_path):
+    out = generate_corpus(tmp_path / "again", seed=0, size="tiny", faults=True)
+    assert set(out) == set(SOURCES) and all(p.is_dir() for p in out.values())
+    assert _digest(tmp_path / "again") == _digest(faulty)
+    generate_corpus(tmp_path / "other", seed=1, size="tiny")
+    a, b = _digest(tmp_path / "other"), _digest(faulty)
+    assert a["coco/annotations/instances_train2017.json"] != b["coco/annotations/instances_train2017.json"]
+
+
+def test_unknown_size_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="unknown demo corpus size"):
+        generate_corpus(tmp_path, size="huge")
+
+
+def _mask_contrast(img: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    """Mean colour distance between the object's pixels and a ring of background around its box."""
+    x1, y1, x2, y2 = box
+    h, w = mask.shape
+    ring = np.zeros_like(mask)
+    ring[max(0, y1 - 4) : min(h, y2 + 4), max(0, x1 - 4) : min(w, x2 + 4)] = True
+    ring[y1:y2, x1:x2] = False
+    if not ring.any():
+        return 255.0
+    return float(np.abs(img[mask].mean(axis=0) - img[ring].mean(axis=0)).sum())
+
+
+@pytest.mark.parametrize("rel", ["coco/annotations/instances_train2017.json", "objects365/annotations/zhiyuan_objv2_train.json",
+                                 "refcoco/refcoco/instances.json", "refcoco/refcocog/instances.json"])
+def test_coco_style_json_loads_in_pycocotools_with_boxes_on_the_drawn_objects(clean, rel):
+    from pycocotools.coco import COCO
+
+    coco = COCO(str(clean / rel))
+    assert coco.getAnnIds() and coco.getImgIds()
+    img_dir = {"coco": clean / "coco/train2017", "objects365": clean / "objects365/train"}.get(rel.split("/")[0], clean / "refcoco/images/train2014")
+    contrasts = []
+    for img_id in coco.getImgIds():
+        info = coco.loadImgs(img_id)[0]
+        path = img_dir / "/".join(info["file_name"].split("/")[-2:]) if "patch" in info["file_name"] else img_dir / info["file_name"]
+        pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)
+        assert pixels.shape[:2] == (info["height"], info["width"])
+        for ann in coco.loadAnns(coco.getAnnIds(imgIds=img_id)):
+            x, y, w, h = ann["bbox"]
+            assert 0 <= x and 0 <= y and w > 0 and h > 0 and x + w <= info["width"] and y + h <= info["height"]
+            if "segmentation" in ann:  # the box is tight around the (polygon or RLE) mask
+                mask = coco.annToMask(ann).astype(bool)
+                ys, xs = np.nonzero(mask)
+                assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == (x, y, x + w, y + h)
+            else:  # Objects365 has boxes only
+                mask = np.zeros((info["height"], info["width"]), bool)
+                mask[int(y) : int(y + h), int(x) : int(x + w)] = True
+            contrasts.append(_mask_contrast(pixels, mask, (int(x), int(y), int(x + w), int(y + h))))
+    # the boxed pixels are the drawn object, not background (a few objects may match their background's colour)
+    assert np.mean(np.array(contrasts) > 30) >= 0.8
+
+
+def test_coco_quirks(clean):
+    data = json.loads((clean / "coco/annotations/instances_train2017.json").read_text())
+    assert set(data) == {"info", "licenses", "images", "annotations", "categories"}
+    cat_ids = {c["id"] for c in data["categories"]}
+    assert len(cat_ids) == 80 and 12 not in cat_ids and max(cat_ids) == 90
+    crowd = [a for a in data["annotations"] if a["iscrowd"]]
+    assert crowd and all(isinstance(a["segmentation"], dict) and a["id"] >= 9e11 for a in crowd)
+    assert all(isinstance(a["segmentation"], list) for a in data["annotations"] if not a["iscrowd"])
+    assert all(i["file_name"] == f"{i['id']:012d}.jpg" for i in data["images"])
+
+
+def test_objects365_quirks(clean):
+    data = json.loads((clean / "objects365/annotations/zhiyuan_objv2_train.json").read_text())
+    names = {c["name"] for c in data["categories"]}
+    assert {"Cigar/Cigarette ", "Moniter/TV", "Ballon"} <= names
+    assert [c["id"] for c in data["categories"]] != sorted(c["id"] for c in data["categories"])
+    used = {c["name"] for c in data["categories"] if c["id"] in {a["category_id"] for a in data["annotations"]}}
+    assert used & {"Cigar/Cigarette ", "Moniter/TV", "Ballon"}
+    assert all({"isfake", "isreflected", "iscrowd"} <= set(a) for a in data["annotations"])
+    fns = [i["file_name"] for i in data["images"]]
+    assert any(f.startswith("images/v1/patch") for f in fns) and any(f.startswith("images/v2/patch") for f in fns)
+    for f in fns:
+        assert (clean / "objects365/train" / Path(*f.split("/")[-2:])).is_file()
+    assert all(set(i) == {"height", "id", "license", "width", "file_name", "url"} for i in data["images"])
+
+
+def test_celeba_files(clean):
+    base = clean / "celeba"
+    ident = [line.split() for line in (base / "identity_CelebA.txt").read_text().splitlines()]
+    assert all(len(r) == 2 and r[1].isdigit() for r in ident)
+    per_identity = Counter(r[1] for r in ident)
+    assert min(per_identity.values()) >= 3  # identities recur
+    bbox_lines = (base / "list_bbox_celeba.txt").read_text().splitlines()
+    assert bbox_lines[0] == str(len(ident)) and bbox_lines[1].split() == ["image_id", "x_1", "y_1", "width", "height"]
+    assert all("  " in row for row in bbox_lines[2:])  # multi-space padding
+    attr_lines = (base / "list_attr_celeba.txt").read_text().splitlines()
+    assert len(attr_lines[1].split()) == 40 and all(len(r.split()) == 41 for r in attr_lines[2:])
+    lm_lines = (base / "list_landmarks_align_celeba.txt").read_text().splitlines()
+    assert all(len(r.split()) == 11 for r in lm_lines[2:])
+    for row in bbox_lines[2:]:
+        name, x, y, w, h = row.split()
+        x, y, w, h = int(x), int(y), int(w), int(h)
+        assert Image.open(base / "img_align_celeba" / name).size == (178, 218)
+        wild = np.asarray(Image.open(base / "img_celeba" / name).convert("RGB"), dtype=np.float32)
+        assert 0 <= x and 0 <= y and x + w <= wild.shape[1] and y + h <= wild.shape[0]
+        inner = np.zeros(wild.shape[:2], bool)
+        inner[y + h // 4 : y + 3 * h // 4, x + w // 4 : x + 3 * w // 4] = True
+        assert _mask_contrast(wild, inner, (x, y, x + w, y + h)) > 20  # the face is in the box
+
+
+def test_subjects200k_parquet_has_hf_features_and_pair_panels(clean):
+    import datasets
+
+    files = sorted((clean / "subjects200k/data").glob("*.parquet"))
+    assert [f.name for f in files] == ["train-00000-of-00002.parquet", "train-00001-of-00002.parquet"]
+    table = pq.read_table(files[0])
+    assert table.schema.remove_metadata() == FEATURES.arrow_schema.remove_metadata()
+    ds = datasets.load_dataset("parquet", data_files=[str(f) for f in files], split="train")
+    assert ds.features == FEATURES and len(ds) == 12
+    row = ds[0]
+    img = np.asarray(row["image"].convert("RGB"), dtype=np.float32)
+    assert img.shape == (528, 1056, 3)
+    assert img[:, 520:528].mean() > 240 and img[:4].mean() > 240  # white gutter and border
+    left, right = img[8:520, 8:520], img[8:520, 528:1040]
+    assert left.std() > 10 and right.std() > 10 and np.abs(left - right).mean() > 5  # two different scenes
+    assert row["description"]["item"] and row["quality_assessment"]["imageQuality"] == 5
+
+
+def test_refcoco_pickles(clean):
+    base = clean / "refcoco"
+    expected = {"refcoco": {"unc", "google"}, "refcoco+": {"unc"}, "refcocog": {"umd", "google"}}
+    splits = {"unc": {"train", "val", "testA", "testB"}, "umd": {"train", "val", "test"}, "google": {"train", "val"}}
+    for dataset, split_bys in expected.items():
+        inst = json.loads((base / dataset / "instances.json").read_text())
+        anns = {a["id"]: a for a in inst["annotations"]}
+        for split_by in split_bys:
+            raw = (base / dataset / f"refs({split_by}).p").read_bytes()
+            assert raw[:2] == b"\x80\x02"  # protocol 2
+            refs = pickle.loads(raw)
+            assert refs and isinstance(refs, list)
+            for ref in refs:
+                assert set(ref) == {"ref_id", "ann_id", "category_id", "file_name", "image_id", "split", "sent_ids", "sentences"}
+                assert ref["split"] in splits[split_by] and anns[ref["ann_id"]]["image_id"] == ref["image_id"]
+                assert ref["sent_ids"] == [s["sent_id"] for s in ref["sentences"]]
+                for s in ref["sentences"]:
+                    assert s["tokens"] == s["sent"].split() and s["raw"].lower() == s["sent"]
+                    if dataset == "refcoco+":
+                        assert not {"left", "right", "middle"} & set(s["tokens"])
+        assert all((base / "images/train2014" / i["file_name"]).is_file() for i in inst["images"])
+
+
+def test_instances_recur_and_have_lookalikes(clean):
+    truth = json.loads((clean / "TRUTH.json").read_text())
+    for source in ("coco", "objects365"):
+        shown = Counter(truth[source]["annotations"].values())
+        assert sum(n >= 2 for n in shown.values()) >= len(shown) // 2
+        insts = truth[source]["instances"]
+        assert any(v["lookalike_of"] in insts for v in insts.values())
+    pairs = truth["subjects200k"]["pairs"]
+    assert len(pairs) == 12
+
+
+def test_fault_manifest_lists_every_kind_and_matches_the_files(faulty, clean):
+    faults = load_faults(faulty)
+    assert load_faults(clean) == []
+    for source in SOURCES:
+        kinds = {f["kind"] for f in faults if f["source"] == source}
+        assert kinds == set(FAULT_KINDS[source]), source
+    assert all(f["stage"] in ("index", "decode") for f in faults)
+
+    def one(source, kind):
+        return next(f for f in faults if f["source"] == source and f["kind"] == kind)
+
+    coco_text = (faulty / "coco/annotations/instances_train2017.json").read_text()
+    assert "NaN" in coco_text
+    coco = json.loads(coco_text)
+    imgs = {i["id"]: i for i in coco["images"]}
+    assert not (faulty / "coco/train2017" / imgs[int(one("coco", "image_missing")["record_id"])]["file_name"]).exists()
+    with pytest.raises(OSError):
+        Image.open(faulty / "coco/train2017" / imgs[int(one("coco", "image_corrupt")["record_id"])]["file_name"])
+    truncated = Image.open(faulty / "coco/train2017" / imgs[int(one("coco", "image_truncated")["record_id"])]["file_name"])
+    with pytest.raises(OSError):
+        truncated.load()
+    assert isinstance(imgs[int(one("coco", "wrong_type")["record_id"])]["width"], str)
+    assert imgs[int(one("coco", "path_traversal")["record_id"])]["file_name"] == "../evil.jpg"
+    assert Counter(i["id"] for i in coco["images"])[int(one("coco", "duplicate_image_id")["record_id"])] == 2
+    assert Counter(a["id"] for a in coco["annotations"])[int(one("coco", "duplicate_annotation_id")["record_id"])] == 2
+    malformed = next(a for a in coco["annotations"] if a["id"] == int(one("coco", "bbox_malformed")["record_id"]))
+    assert len(malformed["bbox"]) == 3
+
+    o365 = json.loads((faulty / "objects365/annotations/zhiyuan_objv2_train.json").read_text())
+    evil = next(i for i in o365["images"] if i["id"] == int(one("objects365", "path_traversal")["record_id"]))
+    assert evil["file_name"].split("/")[-2:] == ["..", "evil.jpg"]
+
+    celeba = (faulty / "celeba/identity_CelebA.txt").read_text().splitlines()
+    assert f"{one('celeba', 'bad_identity')['record_id']} abc" in celeba
+    assert one("celeba", "malformed_line")["record_id"] in celeba
+
+    rows = pq.read_table(sorted((faulty / "subjects200k/data").glob("*.parquet"))[0]).to_pylist()
+    assert rows[int(one("subjects200k", "quality_null")["record_id"])]["quality_assessment"] is None
+    assert min(rows[int(one("subjects200k", "quality_low")["record_id"])]["quality_assessment"].values()) < 5
+    with pytest.raises(OSError):
+        Image.open(io.BytesIO(rows[int(one("subjects200k", "image_corrupt")["record_id"])]["image"]["bytes"]))
+
+    refs = pickle.loads((faulty / "refcoco/refcoco/refs(unc).p").read_bytes())
+    ann_ids = {a["id"] for a in json.loads((faulty / "refcoco/refcoco/instances.json").read_text(), parse_constant=float)["annotations"]}
+    missing = next(r for r in refs if r["ref_id"] == int(one("refcoco", "missing_annotation")["record_id"]))
+    assert missing["ann_id"] not in ann_ids
