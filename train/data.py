@@ -122,6 +122,10 @@ def load_rows(files: list[str]):
     """The rows as a ``datasets.Dataset`` with the mixture features (images decode lazily)."""
     import datasets
 
+    from curate import progress
+
+    if not progress.enabled():
+        datasets.disable_progress_bars()
     ds = datasets.load_dataset("parquet", data_files=files, split="train").select_columns(list(COLUMNS))
     return ds if ds.features == FEATURES else ds.cast(FEATURES)
 

@@ -1,0 +1,142 @@
+"""End-to-end GRPO runs of the tiny offline Qwen2.5-VL on tiny RePIC builds (CPU, a few seconds each)."""
+
+import json
+import math
+import re
+
+import pytest
+
+from curate.cli import main
+from curate.errors import UserError
+from train.config import load_config
+from train.trainer import run_training
+
+TASK_KEYS = [f"rewards/{t}/mean" for t in ("oct", "vlt", "ict_single", "ict_multi")]
+SMALL = {
+    "bf16": False,
+    "num_generations": 2,
+    "per_device_train_batch_size": 2,
+    "gradient_accumulation_steps": 1,
+    "max_completion_length": 8,
+    "max_steps": 2,
+    "learning_rate": 0.05,
+    "save_strategy": "no",
+}
+SMALL_FLAGS = ["--no-bf16", "--num-generations", "2", "--per-device-train-batch-size", "2",
+               "--gradient-accumulation-steps", "1", "--max-completion-length", "8", "--save-strategy", "no"]
+
+
+def even_token_fraction(completion_ids, **kwargs):
+    """A test reward that differs within a group, so advantages (and LoRA updates) are non-zero."""
+    return [sum(1 for t in ids if t % 2 == 0) / max(1, len(ids)) for ids in completion_ids]
+
+
+def lora_b(model) -> dict:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if "lora_B" in n}
+
+
+def test_two_steps_on_a_local_build_update_lora_and_log_per_task_rewards(tiny_model, tiny_build, tmp_path):
+    seen = {}
+    out = tmp_path / "run"
+    manifest = run_training(
+        str(tiny_build), str(tiny_model), load_config(None, SMALL), out,
+        extra_reward_funcs=[even_token_fraction],
+        on_trainer=lambda tr: seen.update(trainer=tr, before=lora_b(tr.model)),
+    )
+    trainer = seen["trainer"]
+    assert trainer.state.global_step == 2 and manifest["status"] == "complete"
+    # only the language model is adapted
+    assert seen["before"] and all("language_model" in n for n in seen["before"])
+    trainable = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
+    assert trainable and not any("visual" in n for n in trainable)
+    after = lora_b(trainer.model)
+    moved = [n for n in after if not bool((after[n] == seen["before"][n]).all())]
+    assert moved, "no LoRA B matrix changed"
+    # per-task reward means on every step
+    steps = [e for e in trainer.state.log_history if "loss" in e]
+    assert len(steps) == 2
+    for entry in steps:
+        assert all(k in entry for k in TASK_KEYS) and "rewards/even_token_fraction/mean" in entry
+        assert any(isinstance(entry[k], float) and math.isfinite(entry[k]) for k in TASK_KEYS)
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in logged if "loss" in e] == [1, 2]
+    # the record
+    rec = json.loads((out / "training_manifest.json").read_text())
+    assert rec["dataset"]["kind"] == "local" and rec["dataset"]["recipe_hash"] == "ab" * 32
+    assert rec["dataset"]["local_dir"] == str(tiny_build.resolve())
+    assert rec["model"]["path"] == str(tiny_model.resolve())
+    assert rec["config"]["lora"]["r"] == 64 and rec["config"]["num_generations"] == 2
+    assert rec["grpo_config"]["beta"] == 0.04 and rec["grpo_config"]["loss_type"] == "grpo"
+    assert rec["reward_functions"] == ["oct", "vlt", "ict_single", "ict_multi", "even_token_fraction"]
+    assert rec["libraries"]["trl"] == "1.16.0" and rec["libraries"]["transformers"] == "5.17.0"
+    assert re.fullmatch(r"[0-9a-f]{40}", rec["toolkit"]["git_commit"])
+    assert rec["result"]["global_step"] == 2
+    assert (out / "adapter_model.safetensors").is_file()
+    card = (out / "README.md").read_text()
+    assert "ab" * 32 in card and "r=64" in card
+    with pytest.raises(UserError, match="already holds a finished training run"):
+        run_training(str(tiny_build), str(tiny_model), load_config(None, SMALL), out)
+
+
+def _publish(tmp_path, repo="tester/repic-tiny"):
+    from huggingface_hub import HfApi
+
+    from tests.train.conftest import write_build
+
+    api = HfApi()
+    api.create_repo(repo, repo_type="dataset")
+    api.upload_folder(folder_path=str(write_build(tmp_path / "pub")), repo_id=repo, repo_type="dataset")
+    api.create_tag(repo, tag="v1.0.0", repo_type="dataset")
+    return repo, api.dataset_info(repo, revision="v1.0.0").sha
+
+
+def test_cli_trains_from_a_pinned_hub_version(hub, tiny_model, tmp_path, capsys):
+    repo, sha = _publish(tmp_path)
+    out = tmp_path / "run"
+    rc = main(["train", "--dataset", f"{repo}@v1.0.0", "--model", str(tiny_model), "--output", str(out),
+               "--max-steps", "2", *SMALL_FLAGS])
+    assert rc == 0, capsys.readouterr()
+    rec = json.loads((out / "training_manifest.json").read_text())
+    assert rec["dataset"]["kind"] == "hub" and rec["dataset"]["repo_id"] == repo
+    assert rec["dataset"]["revision"] == "v1.0.0" and rec["dataset"]["commit"] == sha and rec["dataset"]["pinned"]
+    assert rec["result"]["global_step"] == 2
+    card = (out / "README.md").read_text()
+    assert f"- {repo}" in card and sha in card
+    assert f"{repo}@{sha}" in capsys.readouterr().out
+
+
+def test_unpinned_hub_reference_is_refused_before_the_model_is_touched(hub, tmp_path, capsys):
+    repo, sha = _publish(tmp_path)
+    for ref in (repo, f"{repo}@main"):
+        rc = main(["train", "--dataset", ref, "--model", str(tmp_path / "no-such-model"), "--output", str(tmp_path / "o")])
+        err = capsys.readouterr().err
+        assert rc == 2 and "moving reference" in err and sha in err
+        assert not (tmp_path / "o").exists()
+
+
+def test_allow_unpinned_still_records_the_commit(hub, tmp_path):
+    from train.data import load_training_data
+
+    repo, sha = _publish(tmp_path)
+    data = load_training_data(f"{repo}@main", allow_unpinned=True)
+    assert data.source.record()["commit"] == sha and data.source.record()["pinned"] is False
+
+
+def test_model_without_processor_is_refused(tiny_model, tiny_build, tmp_path, capsys):
+    import shutil
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors", "generation_config.json"):
+        shutil.copy(tiny_model / name, bare / name)
+    rc = main(["train", "--dataset", str(tiny_build), "--model", str(bare), "--output", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert rc == 2 and len(errors) == 1 and "no usable processor" in errors[0]
+
+
+def test_bad_flags_and_config_are_one_line_errors(tiny_build, tmp_path, capsys):
+    rc = main(["train", "--dataset", str(tiny_build), "--model", "x/y", "--num-generations", "3"])
+    assert rc == 2 and "must be divisible by num_generations (3)" in capsys.readouterr().err
+    rc = main(["train", "--dataset", str(tiny_build), "--model", "x/y", "--set", "lora.rank=8"])
+    assert rc == 2 and "override lora.rank: unknown key" in capsys.readouterr().err
