@@ -68,6 +68,29 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def write_quarantine(parts: list, path: Path) -> Path:
+    """Concatenate quarantine frames, Parquet files or row lists (in order) into one Parquet file, atomically."""
+    import polars as pl
+
+    from curate.tables import conform, empty, from_rows
+
+    frames = []
+    for part in parts:
+        if isinstance(part, pl.DataFrame):
+            frames.append(conform("quarantine", part))
+        elif isinstance(part, (str, Path)):
+            frames.append(conform("quarantine", pl.read_parquet(part)))
+        else:
+            frames.append(from_rows("quarantine", list(part)))
+    df = pl.concat(frames) if frames else empty("quarantine")
+    table = df.to_arrow().cast(pa.schema([(name, pa.string()) for name in df.columns]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pq.write_table(table, tmp, compression="snappy", write_statistics=True)
+    os.replace(tmp, path)
+    return path
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

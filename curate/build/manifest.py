@@ -1,0 +1,140 @@
+"""``manifest.json``: what a build is made of, written last, and the check that it still is.
+
+The manifest has no timestamps, so a rerun of the same recipe on the same
+sources writes the same bytes. ``files`` lists every file of the build with
+its sha256 and size (and row count for Parquet shards) except the manifest
+itself and the presentation files (``README.md``, ``preview.png`` and the
+card's ``composition.png``), which may be regenerated without changing the
+data. :func:`verify_build` compares a build folder with its manifest; a build
+with problems is "modified" and must not be published.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from curate import __version__
+from curate.build.materialize import atomic_write_text, sha256_file
+from curate.errors import UserError
+
+FORMAT = "repic-build/1"
+MANIFEST = "manifest.json"
+PRESENTATION = frozenset({"README.md", "preview.png", "composition.png"})
+LIBRARIES = ("datasets", "pillow", "polars", "faker", "pyarrow")
+
+
+def sha256_of_json(value) -> str:
+    """sha256 of the canonical JSON of ``value``."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")).hexdigest()
+
+
+def sha256_of_files(paths: list[Path]) -> str:
+    """sha256 over the sha256s of ``paths``, in the order given."""
+    return sha256_of_json([sha256_file(p) for p in paths])
+
+
+def git_commit() -> str | None:
+    """The toolkit's git commit, or None outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+
+
+def library_versions() -> dict[str, str | None]:
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def toolkit() -> dict:
+    return {"version": __version__, "git_commit": git_commit()}
+
+
+def file_entry(path: Path) -> dict:
+    entry = {"sha256": sha256_file(path), "size": path.stat().st_size}
+    if path.suffix == ".parquet" and path.parent.name == "data":
+        entry["rows"] = pq.ParquetFile(path).metadata.num_rows
+    return entry
+
+
+def data_files(build_dir: Path) -> list[Path]:
+    """Every file of the build that the manifest must list, sorted by relative path."""
+    out = []
+    for p in sorted(build_dir.rglob("*")):
+        rel = p.relative_to(build_dir)
+        if not p.is_file() or rel.parts[0].startswith(".") or (len(rel.parts) == 1 and rel.name in PRESENTATION | {MANIFEST}):
+            continue
+        out.append(p)
+    return out
+
+
+def files_section(build_dir: Path, known: dict[str, dict] | None = None) -> dict[str, dict]:
+    """``files`` for the manifest; ``known`` entries (computed while writing) are reused as they are."""
+    known = known or {}
+    out = {}
+    for p in data_files(build_dir):
+        rel = p.relative_to(build_dir).as_posix()
+        out[rel] = known[rel] if rel in known else file_entry(p)
+    return out
+
+
+def write_manifest(build_dir: Path, manifest: dict) -> Path:
+    """Write ``manifest.json`` atomically (stable key order, UTF-8, trailing newline)."""
+    path = build_dir / MANIFEST
+    atomic_write_text(path, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+def read_manifest(build_dir: str | Path) -> dict:
+    """The manifest of a build folder; UserError when there is none or it is not valid."""
+    path = Path(build_dir) / MANIFEST
+    if not path.is_file():
+        raise UserError(f"{build_dir} is not a finished build (no {MANIFEST})")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise UserError(f"{path}: not a {FORMAT} manifest")
+    return data
+
+
+def verify_build(build_dir: str | Path) -> list[str]:
+    """Problems that make the folder differ from its manifest (empty when it matches)."""
+    build_dir = Path(build_dir)
+    try:
+        manifest = read_manifest(build_dir)
+    except UserError as exc:
+        return [str(exc)]
+    problems = []
+    if manifest.get("status") != "complete":
+        problems.append(f"status is {manifest.get('status')!r}, not 'complete'")
+    listed = manifest.get("files", {})
+    for rel, entry in sorted(listed.items()):
+        p = build_dir / rel
+        if not p.is_file():
+            problems.append(f"{rel}: missing")
+        elif p.stat().st_size != entry.get("size"):
+            problems.append(f"{rel}: size {p.stat().st_size} differs from the manifest's {entry.get('size')}")
+        elif sha256_file(p) != entry.get("sha256"):
+            problems.append(f"{rel}: content differs from the manifest (sha256)")
+    for p in data_files(build_dir):
+        rel = p.relative_to(build_dir).as_posix()
+        if rel not in listed:
+            problems.append(f"{rel}: not in the manifest")
+    if (build_dir / ".work").exists():
+        problems.append(".work: leftover resume state (the build did not finish cleanly)")
+    return problems

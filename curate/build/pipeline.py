@@ -1,0 +1,285 @@
+"""``repic build``: recipe -> index -> plan -> crops -> shards -> manifest, resumable and deterministic.
+
+Layout (see ARCHITECTURE.md "Build folder"): ``<out>/<name>/<version>/`` with
+``data/train-NNNNN-of-MMMMM.parquet``, ``quarantine.parquet``, ``recipe.yaml``,
+``manifest.json`` (written last, atomically: its presence means the build is
+complete), then ``preview.png`` and ``README.md``.
+
+Resume state lives in ``.work/``: ``state.json`` (recipe hash, source
+fingerprints, plan summary; written after the per-shard plan files, so a
+resumed build uses exactly the same plan), ``crops/job-*.json`` and
+``parts/part-*.{parquet,json}`` (each committed atomically by the stage
+function). A rerun after a crash (even SIGKILL) skips every committed job and
+shard. Nothing in the output depends on the worker count, timing or the
+order in which workers finish.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+
+from curate import progress
+from curate.build import manifest as mf
+from curate.build.crops import crop_jobs, extension, run_crop_job, store_key
+from curate.build.executor import make_executor
+from curate.build.materialize import PartSpec, atomic_write_text, materialize_part, read_plans, sha256_file, write_quarantine
+from curate.build.plan import ExamplePlan
+from curate.errors import BuildFailed, UserError
+from curate.recipe import Recipe, load_recipe, recipe_hash, resolved_yaml
+
+STATE_FORMAT = "repic-build-state/1"
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def build_dir_for(recipe: Recipe, out_dir: Path) -> Path:
+    return Path(out_dir) / recipe.name / recipe.version
+
+
+def _fingerprints_only(fps: dict) -> dict:
+    return {name: fp["fingerprint"] for name, fp in fps.items()}
+
+
+def _load_state(work: Path, rhash: str, current_fps: dict) -> dict | None:
+    path = work / "state.json"
+    if not path.is_file():
+        return None
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None
+    if state.get("format") != STATE_FORMAT or state.get("recipe_hash") != rhash or _fingerprints_only(state["sources"]) != current_fps:
+        return None
+    return state
+
+
+def exclusion_hashes(recipe: Recipe) -> set[str]:
+    """sha256 of every evaluation image: the recipe's hashes plus the files under its paths."""
+    hashes = set(recipe.exclude.hashes)
+    for root in recipe.exclude.paths:
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        hashes.update(sha256_file(p) for p in files)
+    return hashes
+
+
+def hash_refs(refs: list[str]) -> list[str | None]:
+    """sha256 of each image reference's bytes (None when unreadable); a top-level stage function."""
+    import hashlib
+
+    from curate import imageio
+
+    out = []
+    for ref in refs:
+        try:
+            out.append(hashlib.sha256(imageio.read_bytes(ref)).hexdigest())
+        except Exception:  # unreadable images are the crop stage's business (quarantined there)
+            out.append(None)
+    return out
+
+
+def excluded_source_images(tables: dict, hashes: set[str], executor, chunk: int = 256) -> set[tuple[str, str]]:
+    """(source, image_id) of every source image whose bytes hash to an evaluation image's sha256."""
+    if not hashes:
+        return set()
+    keys, refs = [], []
+    for name, st in tables.items():
+        for image_id, path in st.images.select("image_id", "path").iter_rows():
+            keys.append((name, image_id))
+            refs.append(path)
+    chunks = [refs[i:i + chunk] for i in range(0, len(refs), chunk)]
+    digests = [d for part in progress.track(executor.map(hash_refs, chunks), "Hashing source images", total=len(chunks)) for d in part]
+    return {k for k, d in zip(keys, digests) if d in hashes}
+
+
+def check_index_quality(recipe: Recipe, tables: dict, build_dir: Path) -> None:
+    """BuildFailed (after writing quarantine.parquet) when a source's bad fraction passes the recipe's limit."""
+    from curate.index import bad_fraction
+
+    limit = recipe.quality.max_bad_fraction
+    bad = {name: bad_fraction(st) for name, st in tables.items()}
+    worst = max(bad, key=bad.get, default=None)
+    if worst is not None and bad[worst] > limit:
+        q = write_quarantine([st.quarantine for st in tables.values()], build_dir / "quarantine.parquet")
+        raise BuildFailed(f"source {worst!r}: {bad[worst]:.1%} of its records are quarantined "
+                          f"(> quality.max_bad_fraction {limit:.1%}); see {q}")
+
+
+def _plan(recipe: Recipe, work: Path, rhash: str, build_dir: Path, executor, log) -> dict:
+    """Index and plan; save the plan per shard and the state file (last)."""
+    from curate.build.mixture import plan_mixture
+    from curate.index import index_recipe, source_fingerprints
+
+    if work.exists():
+        shutil.rmtree(work)
+    (work / "plans").mkdir(parents=True)
+    log(f"indexing {len(recipe.sources)} source(s)")
+    tables = index_recipe(recipe)
+    fps = source_fingerprints(recipe, tables)
+    index_q = [st.quarantine for st in tables.values()]
+    check_index_quality(recipe, tables, build_dir)  # raises BuildFailed after writing quarantine.parquet
+    hashes = exclusion_hashes(recipe)
+    excluded = excluded_source_images(tables, hashes, executor)
+    if hashes:
+        log(f"excluding {len(excluded)} source image(s) that are evaluation images")
+    log(f"planning {recipe.mixture.total} examples")
+    result = plan_mixture(recipe, tables, excluded_images=excluded)
+    plans = result.plans
+    per = recipe.output.examples_per_shard
+    n_parts = max(1, -(-len(plans) // per))
+    for i in range(n_parts):
+        chunk = plans[i * per:(i + 1) * per]
+        atomic_write_text(work / "plans" / f"part-{i:05d}.jsonl", "".join(json.dumps(p.to_json(), ensure_ascii=False, sort_keys=True) + "\n" for p in chunk))
+    write_quarantine([*index_q, result.quarantine], work / "pre_quarantine.parquet")
+    plan_fp = mf.sha256_of_files(sorted((work / "plans").glob("part-*.jsonl")))
+    state = {"format": STATE_FORMAT, "recipe_hash": rhash, "sources": fps, "n_plans": len(plans), "n_parts": n_parts,
+             "plan_fingerprint": plan_fp, "plan_stats": result.stats, "exclude_hashes": sorted(hashes),
+             "excluded_images": len(excluded)}
+    atomic_write_text(work / "state.json", json.dumps(state, sort_keys=True, default=str))
+    return state
+
+
+def _crop(recipe: Recipe, work: Path, plans: list[ExamplePlan], state: dict, executor, log) -> dict:
+    jobs = crop_jobs(plans, store=work / "images", results=work / "crops", frame=recipe.model, crops=recipe.crops,
+                     exclude_hashes=frozenset(state["exclude_hashes"]))
+    done = sum(1 for j in jobs if Path(j.result_path).exists())
+    if done:
+        log(f"resumed: {done} of {len(jobs)} crop jobs already done")
+    merged = {"images": {}, "failed": {}, "excluded": set(), "decoded": 0}
+    with progress.bar("Cropping", total=len(jobs)) as advance:
+        for res in executor.map(run_crop_job, jobs):
+            merged["images"].update(res["images"])
+            merged["failed"].update(res["failed"])
+            merged["excluded"].update(res["excluded"])
+            merged["decoded"] += res["decoded"]
+            advance()
+    return merged
+
+
+def _parts(recipe: Recipe, work: Path, state: dict, crops: dict, executor, log) -> list[dict]:
+    specs = []
+    for i in range(state["n_parts"]):
+        plans_path = work / "plans" / f"part-{i:05d}.jsonl"
+        keys = {store_key(r) for p in read_plans(plans_path) for r in p.images}
+        specs.append(PartSpec(
+            index=i, plans_path=str(plans_path), out_path=str(work / "parts" / f"part-{i:05d}.parquet"),
+            meta_path=str(work / "parts" / f"part-{i:05d}.json"), store=str(work / "images"), ext=extension(recipe.crops),
+            images={k: crops["images"][k] for k in keys if k in crops["images"]},
+            failed={k: crops["failed"][k] for k in keys if k in crops["failed"]},
+            excluded=frozenset(crops["excluded"])))
+    done = sum(1 for s in specs if Path(s.meta_path).exists() and Path(s.out_path).exists())
+    if done:
+        log(f"resumed: {done} of {len(specs)} shards already done (not redone)")
+    metas = []
+    with progress.bar("Writing shards", total=len(specs)) as advance:
+        for meta in executor.map(materialize_part, specs):
+            metas.append(meta)
+            advance()
+    return metas
+
+
+def _counts(metas: list[dict]) -> dict:
+    by_task, by_ts, answers = Counter(), {}, Counter()
+    for m in metas:
+        by_task.update(m["by_task"])
+        answers.update(m["oct_answers"])
+        for key, n in m["by_task_source"].items():
+            task, source = key.split("|", 1)
+            by_ts.setdefault(task, Counter())[source] += n
+    return {"total": sum(m["rows"] for m in metas), "by_task": dict(sorted(by_task.items())),
+            "by_task_source": {t: dict(sorted(c.items())) for t, c in sorted(by_ts.items())},
+            "oct_answers": {"yes": answers.get("yes", 0), "no": answers.get("no", 0)}}
+
+
+def _finish_presentation(build_dir: Path, log) -> None:
+    """preview.png (contact sheet) and README.md (dataset card); neither is part of the manifest."""
+    from curate.build.inspect import write_contact_sheet
+
+    write_contact_sheet(build_dir, build_dir / "preview.png")
+    try:
+        from curate.hub.card import render_card
+    except ModuleNotFoundError:
+        render_card = None
+    from curate.build.inspect import minimal_card
+
+    text = render_card(build_dir) if render_card is not None else minimal_card(build_dir)
+    atomic_write_text(build_dir / "README.md", text)
+
+
+def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: int | None = None, log=_log) -> Path:
+    """Build the mixture a recipe describes; returns the build folder."""
+    recipe = load_recipe(recipe_path)
+    if recipe.mixture is None:
+        raise UserError(f"{recipe_path}: the recipe has no 'mixture' section, so there is nothing to build")
+    build_dir = build_dir_for(recipe, Path(out_dir))
+    rhash = recipe_hash(recipe)
+    if (build_dir / mf.MANIFEST).exists():
+        old = mf.read_manifest(build_dir)
+        if old.get("recipe_hash") != rhash:
+            raise UserError(f"{build_dir} already holds a different build of {recipe.name} {recipe.version}; bump the version or use another --out")
+        problems = mf.verify_build(build_dir)
+        if problems:
+            raise UserError(f"{build_dir} is complete but modified ({problems[0]}); remove it to rebuild")
+        log(f"{build_dir} is already complete")
+        if not (build_dir / "preview.png").exists() or not (build_dir / "README.md").exists():
+            _finish_presentation(build_dir, log)
+        return build_dir
+    from curate.index import source_fingerprints
+
+    work = build_dir / ".work"
+    state = _load_state(work, rhash, _fingerprints_only(source_fingerprints(recipe)))
+    with make_executor(workers if workers is not None else recipe.runtime.workers) as executor:
+        if state is None:
+            state = _plan(recipe, work, rhash, build_dir, executor, log)
+        else:
+            log(f"resuming the unfinished build in {build_dir} (same recipe and sources)")
+        plans = [p for i in range(state["n_parts"]) for p in read_plans(work / "plans" / f"part-{i:05d}.jsonl")]
+        crops = _crop(recipe, work, plans, state, executor, log)
+        metas = _parts(recipe, work, state, crops, executor, log)
+    mat_q = [q for m in metas for q in m["quarantine"]]
+    q_path = write_quarantine([work / "pre_quarantine.parquet", mat_q], build_dir / "quarantine.parquet")
+    dropped = len(mat_q)
+    if state["n_plans"] and dropped / state["n_plans"] > recipe.quality.max_bad_fraction:
+        raise BuildFailed(f"{dropped} of {state['n_plans']} planned examples could not be materialized "
+                          f"({dropped / state['n_plans']:.1%} > quality.max_bad_fraction {recipe.quality.max_bad_fraction:.1%}); see {q_path}")
+    n = len(metas)
+    known = {}
+    (build_dir / "data").mkdir(parents=True, exist_ok=True)
+    for m in metas:
+        rel = f"data/train-{m['index']:05d}-of-{n:05d}.parquet"
+        src = work / "parts" / f"part-{m['index']:05d}.parquet"
+        src.replace(build_dir / rel)
+        known[rel] = {"sha256": m["sha256"], "size": m["size"], "rows": m["rows"]}
+    atomic_write_text(build_dir / "recipe.yaml", resolved_yaml(recipe))
+    files = mf.files_section(build_dir, known)
+    q_counts = Counter()
+    import pyarrow.parquet as pq
+
+    for reason in pq.read_table(q_path, columns=["reason"]).column("reason").to_pylist():
+        q_counts[reason] += 1
+    manifest = {
+        "format": mf.FORMAT, "status": "complete", "name": recipe.name, "version": recipe.version, "seed": recipe.seed,
+        "recipe_hash": rhash, "toolkit": mf.toolkit(), "libraries": mf.library_versions(), "sources": state["sources"],
+        "stages": {
+            "index": mf.sha256_of_json(_fingerprints_only(state["sources"])),
+            "plan": state["plan_fingerprint"],
+            "materialize": mf.sha256_of_json({"model": recipe.model.model_dump(), "crops": recipe.crops.model_dump(),
+                                              "shards": [known[k]["sha256"] for k in sorted(known)]}),
+        },
+        "counts": _counts(metas),
+        "quarantine": {"total": sum(q_counts.values()), "by_reason": dict(sorted(q_counts.items()))},
+        "excluded_eval_images": state["excluded_images"] + len(crops["excluded"]),
+        "excluded_examples": sum(m["excluded_examples"] for m in metas),
+        "plan": state["plan_stats"],
+        "files": files,
+    }
+    mf.write_manifest(build_dir, manifest)
+    shutil.rmtree(work, ignore_errors=True)
+    _finish_presentation(build_dir, log)
+    log(f"built {manifest['counts']['total']} examples in {n} shard(s): {build_dir}")
+    return build_dir
