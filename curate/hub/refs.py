@@ -7,7 +7,6 @@ to allow them, and gives a local build folder with its verified manifest.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -79,14 +78,6 @@ def parse_dataset_ref(text: str) -> DatasetRef:
     return DatasetRef(repo_id=repo_id, revision=revision)
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def read_manifest(folder: Path) -> dict:
     path = Path(folder) / MANIFEST
     if not path.is_file():
@@ -100,22 +91,11 @@ def read_manifest(folder: Path) -> dict:
     return manifest
 
 
-def manifest_problems(folder: Path, manifest: dict) -> list[str]:
-    """Files of ``manifest['files']`` that are missing or whose size/sha256 differ (empty when all match)."""
-    folder = Path(folder)
-    problems: list[str] = []
-    files = manifest.get("files")
-    if not isinstance(files, dict) or not files:
-        return ["the manifest lists no files"]
-    for rel, meta in sorted(files.items()):
-        path = folder / rel
-        if not path.is_file():
-            problems.append(f"{rel} is missing")
-        elif path.stat().st_size != meta.get("size"):
-            problems.append(f"{rel} has size {path.stat().st_size}, manifest says {meta.get('size')}")
-        elif sha256_file(path) != meta.get("sha256"):
-            problems.append(f"{rel} does not match its sha256 in the manifest")
-    return problems
+def manifest_problems(folder: Path) -> list[str]:
+    """Ways the folder differs from its manifest (missing, changed or unlisted files); empty when it matches."""
+    from curate.build.manifest import verify_build
+
+    return verify_build(folder)
 
 
 def load_build(folder: Path, *, verify: bool = True, what: str | None = None) -> dict:
@@ -127,7 +107,7 @@ def load_build(folder: Path, *, verify: bool = True, what: str | None = None) ->
     if status != "complete":
         raise UserError(f"{what} is not a complete build (status: {status}); rerun `repic build` to finish it")
     if verify:
-        problems = manifest_problems(folder, manifest)
+        problems = manifest_problems(folder)
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise UserError(f"{what} does not match its manifest: {problems[0]}{more}")
@@ -157,6 +137,28 @@ def hub_error(exc: Exception, what: str) -> UserError:
         status = getattr(exc.response, "status_code", "?")
         return UserError(f"{what}: the Hub answered HTTP {status}")
     return UserError(f"{what}: cannot reach the Hub at {constants.ENDPOINT} ({type(exc).__name__})")
+
+
+def download_build(repo_id: str, commit: str, *, what: str, cache_dir: Path | None = None,
+                   local_dir: Path | None = None, manifest_only: bool = False) -> Path:
+    """Download a published build at ``commit``: its manifest, then exactly the files it lists plus the card files."""
+    from huggingface_hub import hf_hub_download, snapshot_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    kw = {"repo_type": "dataset", "revision": commit, "cache_dir": cache_dir, "local_dir": local_dir}
+    try:
+        folder = Path(hf_hub_download(repo_id, MANIFEST, **kw)).parent
+        if manifest_only:
+            return folder
+        files = read_manifest(folder).get("files") or {}
+        patterns = sorted(files) + [MANIFEST, "README.md", "preview.png", "composition.png"]
+        return Path(snapshot_download(repo_id, allow_patterns=patterns, **kw))
+    except EntryNotFoundError:
+        raise UserError(f"{what} has no {MANIFEST}: not a RePIC build") from None
+    except UserError:
+        raise
+    except Exception as exc:
+        raise hub_error(exc, what) from None
 
 
 def _resolve_commit(api, ref: DatasetRef) -> tuple[str, bool]:
@@ -201,7 +203,7 @@ def resolve_dataset(
         manifest = load_build(ref.local_path, verify=verify)
         return ResolvedDataset(None, None, None, True, Path(ref.local_path), manifest)
 
-    from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+    from huggingface_hub import HfApi
 
     api = HfApi()
     try:
@@ -216,18 +218,7 @@ def resolve_dataset(
             f"{ref} is a moving reference ({kind}); pin a version: {ref.repo_id}@vX.Y.Z or "
             f"{ref.repo_id}@{commit} (its current commit), or allow it with --allow-unpinned"
         )
-    try:
-        if download:
-            local_dir = Path(
-                snapshot_download(ref.repo_id, repo_type="dataset", revision=commit, cache_dir=cache_dir)
-            )
-        else:
-            local_dir = Path(
-                hf_hub_download(ref.repo_id, MANIFEST, repo_type="dataset", revision=commit, cache_dir=cache_dir)
-            ).parent
-    except Exception as exc:
-        raise hub_error(exc, f"{ref} (commit {commit})") from None
-    if not (local_dir / MANIFEST).is_file():
-        raise UserError(f"{ref} has no {MANIFEST}: not a RePIC build")
+    local_dir = download_build(ref.repo_id, commit, what=f"{ref} (commit {commit})", cache_dir=cache_dir,
+                               manifest_only=not download)
     manifest = load_build(local_dir, verify=verify and download, what=f"{ref} (commit {commit})")
     return ResolvedDataset(ref.repo_id, ref.revision, commit, pinned, local_dir, manifest)
