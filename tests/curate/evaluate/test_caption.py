@@ -124,3 +124,33 @@ def test_user_mistakes_are_one_line_errors(setup, tmp_path, capsys, monkeypatch)
     assert not (tmp_path / "o.json").exists()
     assert main(["caption", "--model", str(tmp_path), "--db", "db", "--queries", "queries.json", "--setting", "skip-retrieval", "--out", str(tmp_path / "o.json")]) == 2
     assert "not a model folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("setting, first_demo_names", [("retrieval", None), ("wrong-demo", None), ("skip-retrieval", ["<Anya>"])])
+def test_prompts_sent_to_the_model(setup, setting, first_demo_names, monkeypatch, tmp_path):
+    """What the model sees per query: demonstrations (images + name/info lines), then the query."""
+    from curate.evaluate import caption as caption_mod
+
+    root, clip, qwen, _ = setup
+    seen = []
+    original = caption_mod.QwenCaptioner.caption
+
+    def spy(self, messages, images, max_new_tokens):
+        seen.append((messages, len(images)))
+        return original(self, messages, images, max_new_tokens)
+
+    monkeypatch.setattr(caption_mod.QwenCaptioner, "caption", spy)
+    monkeypatch.chdir(root)
+    args = ["caption", "--model", str(qwen), "--db", "db", "--queries", "queries.json", "--setting", setting, "--out", str(tmp_path / "c.json"), "--max-new-tokens", "2", "--device", "cpu", "--clip", str(clip)]
+    assert main(args) == 0
+    names = [[c["text"].split(",")[0].split("Name: ")[1] for c in m[1]["content"] if c["type"] == "text" and "Name: " in c["text"]] for m, _ in seen]
+    n_images = [n for _, n in seen]
+    if setting == "retrieval":
+        assert names[0][0] == "<Anya>"  # the query is a copy of Anya's database image
+        assert n_images == [3, 3, 3] and all(len(set(row)) == 2 for row in names)
+    elif setting == "wrong-demo":
+        assert "<Anya>" not in names[0] and "<Bond>" not in names[2]
+        assert n_images == [2, 3, 2]
+    else:
+        assert names == [first_demo_names, ["<Bond>", "<Bluey>"], ["<Bond>"]]
+    assert all(m[1]["content"][-1]["text"].startswith("This is the query image. ") for m, _ in seen)

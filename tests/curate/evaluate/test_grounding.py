@@ -141,3 +141,33 @@ def test_unreadable_files_are_user_errors(tmp_path, capsys, content, message):
 def test_missing_file(tmp_path, capsys):
     assert main(["eval", "grounding", str(tmp_path / "nope.json")]) == 2
     assert "caption file not found" in capsys.readouterr().err
+
+
+def test_reproduces_the_shape_of_a_published_row():
+    """The published 2-concept skip-retrieval captions of RePIC (82 records, table 2: 100 / 98.8 / 99.4) name both
+    concepts everywhere except twice: "riding on <Bond>'s back" (a possessive is not a match) and a caption that
+    only says "a baby" for <Baby_Q>. The same structure must give the same rounded numbers (checked by hand
+    against the published file)."""
+    rows = [[f"q/{i}.jpg", [f"<A{i % 8}>", f"<B{i % 8}>"], f"<A{i % 8}> and <B{i % 8}>.", "p"] for i in range(80)]
+    rows.append(["q/80.jpg", ["<Anya>", "<Bond>"], "<Anya> is seen joyfully riding on <Bond>'s back.", "p"])
+    rows.append(["q/81.jpg", ["<Bull_dog>", "<Baby_Q>"], "A french bulldog named <Bull_dog> is sitting next to a baby.", "p"])
+    records, _ = parse_records(rows)
+    s = score(records, case_sensitive=True)
+    assert (f"{s.precision:.1f}", f"{s.recall:.1f}", f"{s.f1:.1f}") == ("100.0", "98.8", "99.4")
+    assert (s.records, s.targets, s.correct) == (82, 164, 162)
+
+
+def test_evaluate_modules_import_without_heavy_libraries():
+    """`repic eval grounding` must work without torch, transformers or ultralytics installed."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import curate.evaluate.cli, curate.evaluate.grounding, curate.evaluate.records\n"
+        "import curate.evaluate.database, curate.evaluate.retrieval, curate.evaluate.caption\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'ultralytics', 'peft') if m in sys.modules)\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
