@@ -18,7 +18,9 @@ there is quarantined as ``unknown_image``. ``image_id`` is the file stem
 Tables: ``images``, ``identities`` (source, image_id, identity), ``objects``
 (wild only), ``attributes`` (source, image_id, attributes: the names of the
 attributes set to 1) and ``quarantine``. Images outside ``spec.splits`` are
-skipped, not quarantined: that is a selection, not a bad record.
+skipped, not quarantined: that is a selection, not a bad record. Quarantine
+``record_id`` is the image name as written in the file (the file name for a
+count mismatch); the detail gives ``file:line``.
 """
 
 from __future__ import annotations
@@ -59,8 +61,8 @@ class _Reader:
 
     def listing(self, filename: str, ncols: int | None, *, counted: bool) -> Listing:
         lst = read_listing(self.spec.root / filename, ncols, counted=counted)
-        for lineno, problem in lst.malformed:
-            self.bad(f"{filename}:{lineno}", "malformed_line", problem)
+        for lineno, first, problem in lst.malformed:
+            self.bad(first, "malformed_line", f"{filename}:{lineno}: {problem}")
         if (problem := lst.count_problem()) is not None:
             self.bad(filename, "count_mismatch", problem)
         return lst
@@ -70,15 +72,15 @@ class _Reader:
         fname = lst.path.name
         out: dict[str, object] = {}
         for lineno, image, values in lst.rows:
-            record = f"{fname}:{lineno}"
+            where = f"{fname}:{lineno}"
             if image in out:
-                self.bad(record, "duplicate_id", f"{image} listed again")
+                self.bad(image, "duplicate_id", f"{where}: listed again")
             elif known is not None and image not in known:
-                self.bad(record, "unknown_image", f"{image} is not in {IDENTITY_FILE}")
+                self.bad(image, "unknown_image", f"{where}: not in {IDENTITY_FILE}")
             else:
                 value, reason = parse(values)
                 if reason:
-                    self.bad(record, reason, f"{image}: {' '.join(values)[:120]}")
+                    self.bad(image, reason, f"{where}: {' '.join(values)[:120]}")
                     self.rejected.add(image)
                 else:
                     out[image] = value

@@ -7,8 +7,7 @@
 
 The box of a ref is its annotation's COCO ``[x, y, w, h]`` (stored as xyxy).
 Image paths are ``<images folder>/<file_name of the image in instances.json>``
-(``COCO_train2014_<12-digit id>.jpg``; that name is used when the entry has
-none); the folder is ``spec.images``, else ``<root>/images/train2014``, else
+(``COCO_train2014_<12-digit id>.jpg``); the folder is ``spec.images``, else ``<root>/images/train2014``, else
 ``<root>/images/mscoco/images/train2014`` (the original code's layout).
 
 ``layout: hf`` (Parquet shards, lmms-lab and jxu124 layouts) is read by
@@ -17,6 +16,9 @@ none); the folder is ``spec.images``, else ``<root>/images/train2014``, else
 Tables: ``referring`` (one row per sentence, expression = the normalised
 ``sent``), ``images`` and ``objects`` for the referred images and
 annotations (COCO ids, so the three datasets share rows), and ``quarantine``.
+Every image and annotation of ``instances.json`` is checked (types, duplicate
+ids, path traversal, unknown image/category, box); a ref on a bad one is
+quarantined too. Image files are checked for referred images only.
 Splits come from each ref; ``spec.splits`` entry ``test`` also selects
 ``testA``/``testB``/``testC``. Refs outside the wanted splits are skipped.
 ``spec.limit`` caps the number of distinct images.
@@ -55,7 +57,11 @@ def coco_file_name(image_id) -> str:
 
 
 class Collector:
-    """Accumulates the tables of one RefCOCO source and enforces ids, limits and sentence checks."""
+    """Accumulates the tables of one RefCOCO source and enforces ids, limits and sentence checks.
+
+    Quarantine ``record_id`` is the plain id of the offending record (ref id, image id, annotation id,
+    ``<ref id>:<sent id>``); the detail starts with the dataset name.
+    """
 
     def __init__(self, name: str, spec):
         self.name, self.spec = name, spec
@@ -67,34 +73,38 @@ class Collector:
         self.sents_seen: set[tuple[str, str]] = set()
         self.checked: dict[str, tuple] = {}
 
-    def bad(self, record, reason: str, detail: str = "") -> None:
-        self.quarantine.append(quarantine_row(self.name, "index", record, reason, detail))
+    def bad(self, dataset: str, record, reason: str, detail: str = "") -> None:
+        self.quarantine.append(quarantine_row(self.name, "index", record, reason, f"{dataset}: {detail}"))
 
     def full(self, image_id: str) -> bool:
         """The image limit is reached and ``image_id`` is not already in."""
         return self.spec.limit is not None and len(self.images) >= self.spec.limit and image_id not in self.images
 
-    def new_ref(self, dataset: str, ref_id: str, record: str) -> bool:
+    def new_ref(self, dataset: str, ref_id: str) -> bool:
         if (dataset, ref_id) in self.refs_seen:
-            self.bad(record, "duplicate_id", f"ref_id {ref_id} appears again in {dataset}")
+            self.bad(dataset, ref_id, "duplicate_id", f"ref_id {ref_id} appears again")
             return False
         self.refs_seen.add((dataset, ref_id))
         return True
 
-    def check_file(self, image_id: str, path: Path) -> tuple[tuple[int, int] | None, str]:
-        """check_image once per image."""
+    def image_checked(self, dataset: str, image_id: str, where: str, check) -> tuple[tuple[int, int] | None, str]:
+        """Run ``check()`` -> (size, reason) once per image; a failing image gets one quarantine row."""
         if image_id not in self.checked:
-            self.checked[image_id] = check_image(path, self.spec.verify_images)
+            self.checked[image_id] = check()
+            if self.checked[image_id][1]:
+                self.bad(dataset, image_id, self.checked[image_id][1], where)
         return self.checked[image_id]
+
+    def check_file(self, dataset: str, image_id: str, path: Path) -> tuple[tuple[int, int] | None, str]:
+        return self.image_checked(dataset, image_id, str(path), lambda: check_image(path, self.spec.verify_images))
 
     def sentences(self, dataset: str, ref_id: str, raw) -> list[tuple[str, str]]:
         """Valid (sent_id, expression) pairs of a ref's sentence list; the others are quarantined."""
-        record = f"{dataset}:{ref_id}"
         if not isinstance(raw, list):
-            self.bad(record, "ref_malformed", f"sentences is {type(raw).__name__}, not a list")
+            self.bad(dataset, ref_id, "ref_malformed", f"sentences is {type(raw).__name__}, not a list")
             return []
         if not raw:
-            self.bad(record, "no_expression", "the ref has no sentences")
+            self.bad(dataset, ref_id, "no_expression", "the ref has no sentences")
             return []
         out = []
         for k, s in enumerate(raw):
@@ -103,12 +113,12 @@ class Collector:
             elif isinstance(s, dict) and isinstance(s.get("sent_id"), int) and not isinstance(s.get("sent_id"), bool):
                 sid, text = str(s["sent_id"]), s.get("sent") if isinstance(s.get("sent"), str) else s.get("raw")
             else:
-                self.bad(f"{record}:{k}", "sentence_malformed", repr(s)[:120])
+                self.bad(dataset, f"{ref_id}:#{k}", "sentence_malformed", repr(s)[:120])
                 continue
             if not isinstance(text, str) or not text.strip():
-                self.bad(f"{record}:{sid}", "empty_expression", repr(text)[:120])
+                self.bad(dataset, f"{ref_id}:{sid}", "empty_expression", repr(text)[:120])
             elif (dataset, sid) in self.sents_seen:
-                self.bad(f"{record}:{sid}", "duplicate_id", f"sent_id {sid} appears again in {dataset}")
+                self.bad(dataset, f"{ref_id}:{sid}", "duplicate_id", f"sent_id {sid} appears again")
             else:
                 self.sents_seen.add((dataset, sid))
                 out.append((sid, " ".join(text.split())))
@@ -152,29 +162,62 @@ def input_files(spec) -> list[Path]:
     return [p for ds in spec.datasets for p in _files(spec, ds)[1:]]
 
 
-def _instances(path: Path, dataset: str, c: Collector) -> tuple[dict, dict, dict]:
-    """(images by id, annotations by id, category names by id) of an instances.json."""
-    if not path.is_file():
-        raise UserError(f"{path}: file not found")
-    try:
-        data = json.loads(path.read_bytes())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
-        raise UserError(f"{path}: not a COCO instances file (needs lists 'images', 'annotations', 'categories')")
-    tables = []
-    for key, kind in (("images", "image"), ("annotations", "annotation"), ("categories", "category")):
-        by_id = {}
-        for i, entry in enumerate(data[key]):
-            eid = entry.get("id") if isinstance(entry, dict) else None
-            if not isinstance(eid, int) or isinstance(eid, bool):
-                c.bad(f"{dataset}/instances.json:{key}[{i}]", f"{kind}_malformed", repr(entry)[:120])
-            elif eid in by_id:
-                c.bad(f"{dataset}/instances.json:{key}[{i}]", "duplicate_id", f"{key} id {eid} appears again")
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+class Instances:
+    """The checked content of one ``instances.json``: good images and annotations, and why the others are bad."""
+
+    def __init__(self, path: Path, dataset: str, c: Collector):
+        if not path.is_file():
+            raise UserError(f"{path}: file not found")
+        try:
+            data = json.loads(path.read_bytes())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise UserError(f"{path}: not valid JSON ({exc})") from None
+        if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
+            raise UserError(f"{path}: not a COCO instances file (needs lists 'images', 'annotations', 'categories')")
+        self.images: dict[int, dict] = {}
+        self.anns: dict[int, tuple[dict, tuple]] = {}  # id -> (annotation, xyxy box)
+        self.bad_images: dict[int, str] = {}
+        self.bad_anns: dict[int, str] = {}
+        self.cats = {e["id"]: e["name"] for e in data["categories"]
+                     if isinstance(e, dict) and _is_int(e.get("id")) and isinstance(e.get("name"), str)}
+        for i, img in enumerate(data["images"]):
+            iid = img.get("id") if isinstance(img, dict) else None
+            if not _is_int(iid):
+                c.bad(dataset, f"images[{i}]", "image_malformed", repr(img)[:120])
+            elif iid in self.images or iid in self.bad_images:
+                c.bad(dataset, iid, "duplicate_id", f"image id {iid} appears again (images[{i}])")
             else:
-                by_id[eid] = entry
-        tables.append(by_id)
-    return tables[0], tables[1], {k: v.get("name") for k, v in tables[2].items()}
+                name, w, h = img.get("file_name"), img.get("width"), img.get("height")
+                reason = ("wrong_type" if not isinstance(name, str) or not all(_is_int(v) and v > 0 for v in (w, h))
+                          else "path_traversal" if safe_join(Path("."), name) is None else "")
+                if reason:
+                    self.bad_images[iid] = reason
+                    c.bad(dataset, iid, reason, f"file_name {name!r}, width {w!r}, height {h!r}"[:160])
+                else:
+                    self.images[iid] = img
+        for i, ann in enumerate(data["annotations"]):
+            aid = ann.get("id") if isinstance(ann, dict) else None
+            if not _is_int(aid):
+                c.bad(dataset, f"annotations[{i}]", "annotation_malformed", repr(ann)[:120])
+            elif aid in self.anns or aid in self.bad_anns:
+                c.bad(dataset, aid, "duplicate_id", f"annotation id {aid} appears again (annotations[{i}])")
+            elif ann.get("image_id") in self.bad_images:
+                self.bad_anns[aid] = self.bad_images[ann["image_id"]]  # the image's row explains it
+            else:
+                img = self.images.get(ann.get("image_id"))
+                box, reason = (None, "unknown_image") if img is None else \
+                    (None, "unknown_category") if ann.get("category_id") not in self.cats else \
+                    xywh_to_xyxy(ann.get("bbox"), img["width"], img["height"])
+                if box is None:
+                    self.bad_anns[aid] = reason
+                    c.bad(dataset, aid, reason, f"image_id {ann.get('image_id')!r}, category_id {ann.get('category_id')!r}, "
+                                                f"bbox {ann.get('bbox')!r}"[:160])
+                else:
+                    self.anns[aid] = (ann, box)
 
 
 _REF_KEYS = {"ref_id": int, "ann_id": int, "image_id": int, "split": str, "sentences": list}
@@ -188,53 +231,43 @@ def _read_pickle_dataset(c: Collector, dataset: str) -> None:
     refs = safe_pickle.load(refs_path)
     if not isinstance(refs, list):
         raise UserError(f"{refs_path}: expected a list of refs, found a {type(refs).__name__}")
-    images, anns, cats = _instances(inst_path, dataset, c)
+    inst = Instances(inst_path, dataset, c)
     folder = image_folder(spec)
     for k, ref in enumerate(progress.track(refs, f"Indexing {c.name} ({dataset} {split_by})")):
-        ref_id = ref.get("ref_id", f"#{k}") if isinstance(ref, dict) else f"#{k}"
-        record = f"{dataset}:{ref_id}"
+        ref_id = str(ref.get("ref_id", f"#{k}")) if isinstance(ref, dict) else f"#{k}"
         wrong = [key for key, t in _REF_KEYS.items() if not isinstance(ref, dict) or not isinstance(ref.get(key), t) or isinstance(ref.get(key), bool)]
         if wrong:
-            c.bad(record, "ref_malformed", f"missing or wrong type: {', '.join(wrong)}")
+            c.bad(dataset, ref_id, "ref_malformed", f"refs[{k}]: missing or wrong type: {', '.join(wrong)}")
             continue
-        if not wants_split(ref["split"], spec.splits) or not c.new_ref(dataset, str(ref_id), record):
+        if not wants_split(ref["split"], spec.splits) or not c.new_ref(dataset, ref_id):
             continue
-        ann, img = anns.get(ref["ann_id"]), images.get(ref["image_id"])
-        if ann is None:
-            c.bad(record, "unknown_annotation", f"ann_id {ref['ann_id']} is not in {dataset}/instances.json")
+        aid, iid = ref["ann_id"], ref["image_id"]
+        if aid in inst.bad_anns or iid in inst.bad_images:
+            c.bad(dataset, ref_id, inst.bad_anns.get(aid) or inst.bad_images[iid], f"its annotation {aid} or image {iid} is quarantined")
             continue
-        if img is None or ann.get("image_id") != ref["image_id"]:
-            c.bad(record, "unknown_image", f"image_id {ref['image_id']} is not in {dataset}/instances.json or not the annotation's image")
+        if aid not in inst.anns:
+            c.bad(dataset, ref_id, "unknown_annotation", f"ann_id {aid} is not in instances.json")
             continue
-        category = cats.get(ann.get("category_id"))
-        if category is None:
-            c.bad(record, "unknown_category", f"category_id {ann.get('category_id')!r}")
+        ann, box = inst.anns[aid]
+        if ann["image_id"] != iid:
+            c.bad(dataset, ref_id, "image_mismatch", f"image_id {iid} is not the image of annotation {aid}")
             continue
-        image_id = str(ref["image_id"])
+        image_id = str(iid)
         if c.full(image_id):
             continue
-        name = img.get("file_name") if isinstance(img.get("file_name"), str) else coco_file_name(ref["image_id"])
-        path = safe_join(folder, name)
-        if path is None:
-            c.bad(record, "path_traversal", f"file_name {name!r}")
-            continue
-        size, reason = c.check_file(image_id, path)
+        img = inst.images[iid]
+        path = folder / img["file_name"]
+        size, reason = c.check_file(dataset, image_id, path)
         if reason:
-            c.bad(record, reason, str(path))
+            c.bad(dataset, ref_id, reason, f"image {image_id}: {path}")
             continue
-        width, height = size or (img.get("width"), img.get("height"))
-        if not all(isinstance(v, int) and v > 0 for v in (width, height)):
-            width = height = None
-        box, reason = xywh_to_xyxy(ann.get("bbox"), width, height)
-        if box is None:
-            c.bad(record, reason, f"ann {ref['ann_id']} bbox {ann.get('bbox')!r}"[:160])
-            continue
+        width, height = size or (img["width"], img["height"])
         area = ann.get("area") if isinstance(ann.get("area"), (int, float)) else (box[2] - box[0]) * (box[3] - box[1])
-        c.add(dataset=dataset, split_by=split_by, ref_id=str(ref_id), split=ref["split"],
+        c.add(dataset=dataset, split_by=split_by, ref_id=ref_id, split=ref["split"],
               image={"image_id": image_id, "path": str(path), "width": width, "height": height},
-              obj={"object_id": str(ref["ann_id"]), "category": category, "bbox": list(box), "area": float(area),
+              obj={"object_id": str(aid), "category": inst.cats[ann["category_id"]], "bbox": list(box), "area": float(area),
                    "iscrowd": bool(ann.get("iscrowd", 0))},
-              sentences=c.sentences(dataset, str(ref_id), ref["sentences"]))
+              sentences=c.sentences(dataset, ref_id, ref["sentences"]))
 
 
 def read(name: str, spec) -> SourceTables:

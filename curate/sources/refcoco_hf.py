@@ -104,44 +104,44 @@ def _area(box, given) -> float:
     return float(given) if isinstance(given, (int, float)) and not isinstance(given, bool) else (box[2] - box[0]) * (box[3] - box[1])
 
 
+def _embedded_size(img, spec) -> tuple[tuple[int, int] | None, str]:
+    """(size, reason) of an HF Image struct's bytes, per ``verify_images``."""
+    data = img.get("bytes") if isinstance(img, dict) else img
+    if spec.verify_images == "none":
+        return None, ""
+    if not data:
+        return None, "image_missing"
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.size, ""
+    except Exception:
+        return None, "image_unreadable"
+
+
 def _lmms_row(c: Collector, dataset: str, shard: Path, r: int, rec: dict, split: str | None) -> None:
     qid = rec.get("question_id")
     ref_id = str(qid) if qid is not None else f"{shard.stem}#{r}"
-    record = f"{dataset}:{ref_id}"
     if split is None:
-        c.bad(record, "split_unknown", f"{shard.name}: no split in the shard name")
+        c.bad(dataset, ref_id, "split_unknown", f"{shard.name}: no split in the shard name")
         return
     if not wants_split(split, c.spec.splits):
         return
     if qid is None or not isinstance(rec.get("bbox"), list):
-        c.bad(record, "ref_malformed", "question_id or bbox missing")
+        c.bad(dataset, ref_id, "ref_malformed", f"{shard.name} row {r}: question_id or bbox missing")
         return
-    if not c.new_ref(dataset, ref_id, record):
+    if not c.new_ref(dataset, ref_id):
         return
     m = _COCO_ID.search(rec.get("file_name") or "")
     image_id = str(int(m.group(1))) if m else f"{dataset}:{shard.stem}:{r}"
     if c.full(image_id):
         return
-    if image_id not in c.checked:
-        img = rec.get("image")
-        data = img.get("bytes") if isinstance(img, dict) else img
-        if c.spec.verify_images == "none":
-            c.checked[image_id] = (None, "")
-        elif not data:
-            c.checked[image_id] = (None, "image_missing")
-        else:
-            try:
-                with Image.open(io.BytesIO(data)) as im:
-                    c.checked[image_id] = (im.size, "")
-            except Exception:
-                c.checked[image_id] = (None, "image_unreadable")
-    size, reason = c.checked[image_id]
+    size, reason = c.image_checked(dataset, image_id, f"{shard.name} row {r}", lambda: _embedded_size(rec.get("image"), c.spec))
     if reason:
-        c.bad(record, reason, f"{shard.name} row {r}")
+        c.bad(dataset, ref_id, reason, f"image {image_id} ({shard.name} row {r})")
         return
     box, reason = xywh_to_xyxy(rec["bbox"], *(size or (None, None)))
     if box is None:
-        c.bad(record, reason, f"bbox {rec['bbox']!r}"[:160])
+        c.bad(dataset, ref_id, reason, f"bbox {rec['bbox']!r}"[:160])
         return
     c.add(dataset=dataset, split_by="hf", ref_id=ref_id, split=split,
           image={"image_id": image_id, "path": parquet_ref(shard, r, "image"),
@@ -152,16 +152,15 @@ def _lmms_row(c: Collector, dataset: str, shard: Path, r: int, rec: dict, split:
 
 
 def _jxu_row(c: Collector, dataset: str, folder: Path, rec: dict, hf_split: str | None) -> None:
-    ref_id = rec.get("ref_id")
-    record = f"{dataset}:{ref_id}"
+    ref_id = str(rec.get("ref_id"))
     split = rec["split"] if isinstance(rec.get("split"), str) else hf_split  # the per-row split wins
     if not wants_split(split, c.spec.splits):
         return
     wrong = [k for k in ("ref_id", "ann_id", "image_id") if not _is_int(rec.get(k))]
     if wrong or not isinstance(rec.get("bbox"), list):
-        c.bad(record, "ref_malformed", f"missing or wrong type: {', '.join(wrong) or 'bbox'}")
+        c.bad(dataset, ref_id, "ref_malformed", f"missing or wrong type: {', '.join(wrong) or 'bbox'}")
         return
-    if not c.new_ref(dataset, str(ref_id), record):
+    if not c.new_ref(dataset, ref_id):
         return
     image_id = str(rec["image_id"])
     if c.full(image_id):
@@ -172,24 +171,24 @@ def _jxu_row(c: Collector, dataset: str, folder: Path, rec: dict, hf_split: str 
         name = PurePosixPath(rec["image_path"]).name if isinstance(rec.get("image_path"), str) else coco_file_name(rec["image_id"])
     path = safe_join(folder, name)
     if path is None:
-        c.bad(record, "path_traversal", f"file_name {name!r}")
+        c.bad(dataset, ref_id, "path_traversal", f"file_name {name!r}")
         return
-    size, reason = c.check_file(image_id, path)
+    size, reason = c.check_file(dataset, image_id, path)
     if reason:
-        c.bad(record, reason, str(path))
+        c.bad(dataset, ref_id, reason, f"image {image_id}: {path}")
         return
     width, height = size or (info.get("width"), info.get("height"))
     if not (_is_int(width) and _is_int(height) and width > 0 and height > 0):
         width = height = None
     box, reason = xywh_to_xyxy(rec["bbox"], width, height)
     if box is None:
-        c.bad(record, reason, f"bbox {rec['bbox']!r}"[:160])
+        c.bad(dataset, ref_id, reason, f"bbox {rec['bbox']!r}"[:160])
         return
-    c.add(dataset=dataset, split_by="hf", ref_id=str(ref_id), split=split,
+    c.add(dataset=dataset, split_by="hf", ref_id=ref_id, split=split,
           image={"image_id": image_id, "path": str(path), "width": width, "height": height},
           obj={"object_id": str(rec["ann_id"]), "category": None, "bbox": list(box), "area": _area(box, ann.get("area")),
                "iscrowd": bool(ann.get("iscrowd", 0))},
-          sentences=c.sentences(dataset, str(ref_id), rec.get("sentences")))
+          sentences=c.sentences(dataset, ref_id, rec.get("sentences")))
 
 
 def read_into(c: Collector) -> None:

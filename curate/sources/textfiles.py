@@ -31,7 +31,7 @@ class Listing:
     header: list[str] = field(default_factory=list)  # value column names; [] when the file has none
     declared: int | None = None  # the row count on line 1, for counted tables
     rows: list[tuple[int, str, list[str]]] = field(default_factory=list)  # (line number, image name, values)
-    malformed: list[tuple[int, str]] = field(default_factory=list)  # (line number, problem)
+    malformed: list[tuple[int, str, str]] = field(default_factory=list)  # (line number, first field, problem)
 
     def count_problem(self) -> str | None:
         """A description of the mismatch between the declared count and the rows, if any."""
@@ -95,13 +95,13 @@ def read_listing(path: Path, ncols: int | None, *, counted: bool) -> Listing:
         if not toks:
             continue
         if len(toks) != ncols + 1:
-            out.malformed.append((lineno, f"expected {ncols + 1} fields, found {len(toks)}"))
+            out.malformed.append((lineno, toks[0][:120], f"expected {ncols + 1} fields, found {len(toks)}"))
         elif not _is_image_name(toks[0]):
-            out.malformed.append((lineno, f"{toks[0][:60]!r} is not an image file name"))
+            out.malformed.append((lineno, toks[0][:120], f"{toks[0][:60]!r} is not an image file name"))
         else:
             out.rows.append((lineno, toks[0], toks[1:]))
     if not out.rows and out.malformed:
-        lineno, problem = out.malformed[0]
+        lineno, _, problem = out.malformed[0]
         raise UserError(f"{path}: no line has the expected format (line {lineno}: {problem})")
     return out
 

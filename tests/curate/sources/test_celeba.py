@@ -109,11 +109,14 @@ def test_bad_records_become_quarantine_rows(tmp_path):
     (root / "img_align_celeba" / "000011.jpg").write_bytes(b"<html>404</html>")
     st = celeba.read("celeba", spec(root, splits=["train", "val", "test"]))
     r = reasons(st)
-    assert r["identity_invalid"] == ["identity_CelebA.txt:6"]
-    assert r["malformed_line"] == ["identity_CelebA.txt:7"]
-    assert r["duplicate_id"] == ["identity_CelebA.txt:8"]
-    assert r["unknown_image"] == ["list_eval_partition.txt:6", "list_eval_partition.txt:7"]
-    assert r["partition_invalid"] == ["list_eval_partition.txt:8"]
+    assert r["identity_invalid"] == ["000006.jpg"]
+    assert r["malformed_line"] == ["000007.jpg"]
+    assert r["duplicate_id"] == ["000001.jpg"]
+    assert r["unknown_image"] == ["000099.jpg", "000007.jpg"]
+    assert r["partition_invalid"] == ["000010.jpg"]
+    details = dict(st.quarantine.select("reason", "detail").iter_rows())
+    assert details["duplicate_id"] == "identity_CelebA.txt:8: listed again"
+    assert details["malformed_line"] == "identity_CelebA.txt:7: expected 2 fields, found 1"
     assert r["no_partition"] == ["000008.jpg"]
     assert r["path_traversal"] == ["../../etc/000009.jpg"]
     assert r["image_unreadable"] == ["000011.jpg"]
@@ -166,6 +169,6 @@ def test_bad_box_and_attribute_values(tmp_path):
     lines[2] = lines[2].replace("-1", " 0", 1)  # 000001.jpg
     (root / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
     st = celeba.read("celeba", spec(root, images="wild"))
-    assert reasons(st) == {"bbox_malformed": ["list_bbox_celeba.txt:4"], "attribute_invalid": ["list_attr_celeba.txt:3"],
+    assert reasons(st) == {"bbox_malformed": ["000002.jpg"], "attribute_invalid": ["000001.jpg"],
                            "bbox_out_of_bounds": ["000005.jpg"]}
     assert st.images.height == 0 and st.objects.height == 0

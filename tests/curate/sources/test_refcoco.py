@@ -121,10 +121,8 @@ def test_bad_refs_become_quarantine_rows(tmp_path):
         {"id": 7, "image_id": 30, "category_id": 1, "bbox": [1, 1, 5, 5]},  # image 30: corrupt file
         "not an annotation",
     ]
-    refs = REFS[:2] + [
-        ref(1, 1, 9, "train", sent(1, "a")), ref(2, 2, 9, "train", sent(2, "b")), ref(3, 3, 9, "train", sent(3, "c")),
-        ref(4, 4, 9, "train", sent(4, "d")), ref(5, 5, 77, "train", sent(5, "e")), ref(6, 6, 88, "train", sent(6, "f")),
-        ref(7, 7, 30, "train", sent(7, "g")), ref(8, 999, 9, "train", sent(8, "h")), ref(9, 540662, 25, "train", sent(9, "i")),
+    refs = REFS[:2] + [ref(100 + a, a, iid, "train", sent(100 + a, "x")) for a, iid in
+                       [(1, 9), (2, 9), (3, 9), (4, 9), (5, 77), (6, 88), (7, 30), (999, 9), (540662, 25)]] + [
         ref(22758, 540661, 9, "train", sent(10, "again")),
         {"ref_id": 10, "ann_id": 540661, "image_id": 9, "split": "train"},  # no sentences
         {**ref(11, 540661, 9, "train"), "sentences": [sent(11, "   "), {"sent": "no id"}, sent(64727, "reused id"), sent(12, "fine")]},
@@ -140,13 +138,17 @@ def test_bad_refs_become_quarantine_rows(tmp_path):
     (root / "images" / "train2014" / coco_name(30)).write_bytes(b"\xff\xd8\xff truncated")
     st = refcoco.read("refcoco", spec(root, datasets=["refcoco"]))
     assert reasons(st) == {
-        ("refcoco/instances.json:annotations[11]", "annotation_malformed"),
-        ("refcoco:1", "bbox_out_of_bounds"), ("refcoco:2", "unknown_category"), ("refcoco:3", "bbox_nan"),
-        ("refcoco:4", "bbox_zero_area"), ("refcoco:5", "path_traversal"), ("refcoco:6", "image_missing"),
-        ("refcoco:7", "image_unreadable"), ("refcoco:8", "unknown_annotation"), ("refcoco:9", "unknown_image"),
-        ("refcoco:22758", "duplicate_id"), ("refcoco:10", "ref_malformed"), ("refcoco:11:11", "empty_expression"),
-        ("refcoco:11:1", "sentence_malformed"), ("refcoco:11:64727", "duplicate_id"), ("refcoco:12", "no_expression"), ("refcoco:#15", "ref_malformed"),
+        # instances.json records (record id = annotation / image id), then the refs on them
+        ("annotations[11]", "annotation_malformed"), ("1", "bbox_out_of_bounds"), ("2", "unknown_category"), ("3", "bbox_nan"),
+        ("4", "bbox_zero_area"), ("77", "path_traversal"), ("88", "image_missing"), ("30", "image_unreadable"),
+        ("101", "bbox_out_of_bounds"), ("102", "unknown_category"), ("103", "bbox_nan"), ("104", "bbox_zero_area"),
+        ("105", "path_traversal"), ("106", "image_missing"), ("107", "image_unreadable"),
+        ("1099", "unknown_annotation"), ("540762", "image_mismatch"),
+        # refs and sentences
+        ("22758", "duplicate_id"), ("10", "ref_malformed"), ("11:11", "empty_expression"), ("11:#1", "sentence_malformed"),
+        ("11:64727", "duplicate_id"), ("12", "no_expression"), ("#15", "ref_malformed"),
     }
+    assert st.quarantine.filter(record_id="22758")["detail"][0].startswith("refcoco: ")
     assert st.get("referring").filter(ref_id="11")["expression"].to_list() == ["fine"]
     assert st.images["image_id"].to_list() == ["9"]
 
@@ -246,7 +248,7 @@ def test_lmms_layout_embedded_images_and_shard_splits(tmp_path):
     img = st.images.row(0, named=True)
     assert (img["image_id"], img["width"], img["height"]) == ("9", 640, 480)
     assert imageio.open_image(img["path"]).size == (640, 480)
-    assert reasons(st) == {("refcoco:1", "bbox_out_of_bounds"), ("refcoco:2", "image_unreadable"), ("refcoco:3", "no_expression")}
+    assert reasons(st) == {("1", "bbox_out_of_bounds"), ("30", "image_unreadable"), ("2", "image_unreadable"), ("3", "no_expression")}
     assert st.objects.height == 2
     st = refcoco.read("rc", spec(root, layout="hf", datasets=["refcoco"], splits=["test"]))
     assert st.get("referring")["expression"].to_list() == ["man left"]
@@ -269,7 +271,7 @@ def test_jxu124_layout_per_row_split_wins_and_images_come_from_folder(tmp_path):
     st = refcoco.read("rc", s.model_copy(update={"splits": ["train"]}))
     assert sorted(st.get("referring")["expression"].to_list()) == ["dog on the right", "lady smiling", "woman in front"]
     assert st.objects.sort("object_id")["area"].to_list() == [15000.5, 2500.0]
-    assert reasons(st) == {("refcoco+:5", "path_traversal")}
+    assert reasons(st) == {("5", "path_traversal")}
     assert len(refcoco.input_files(s)) == 2
     with pytest.raises(UserError, match="images folder not found"):
         refcoco.read("rc", s.model_copy(update={"images": tmp_path / "nowhere"}))
