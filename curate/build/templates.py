@@ -152,6 +152,7 @@ def ict_question_ids(detailed: bool) -> list[int]:
 
 
 def _assemble(system: str, question: str, reasoning: str, hint: str | None) -> tuple[str, str]:
+    _suffix(reasoning)  # validates the reasoning switch
     head, _, tail = system.partition("{Question}")
     parts = [head.rstrip()]
     if reasoning != "none":

@@ -27,6 +27,10 @@ def detection(source: str = "coco", kind: str = "coco", n_images: int = 60, seed
                             "bbox": [float(x), float(y), float(x + w), float(y + h)], "area": float(w * h),
                             "iscrowd": False, "isfake": False, "isreflected": False})
             oid += 1
+        # a large box across the first two cells: overlaps the boxes there (IoU > 0.1)
+        objects.append({"source": source, "image_id": iid, "object_id": f"{prefix}o{oid}", "category": rng.choice(CATEGORIES),
+                        "bbox": [10.0, 10.0, 400.0, 200.0], "area": 390.0 * 190, "iscrowd": False, "isfake": False, "isreflected": False})
+        oid += 1
         # one tiny box and one crowd box per image: always rejected by the default crop filters
         objects.append({"source": source, "image_id": iid, "object_id": f"{prefix}o{oid}", "category": "cup",
                         "bbox": [600.0, 440.0, 610.0, 450.0], "area": 100.0, "iscrowd": False, "isfake": False, "isreflected": False})
