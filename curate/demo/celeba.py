@@ -111,8 +111,8 @@ def write_celeba(root: Path, seed: int, cfg: dict, faults: FaultLog | None, trut
 
 def _inject(base: Path, names: list[str], ident_rows, part_rows, bbox_rows, log: FaultLog) -> None:
     """One record of each CelebA bad-input kind (image faults hit both the aligned and the wild copy)."""
-    if len(names) < 10:
-        raise ValueError("fault injection needs at least 10 CelebA images")
+    if len(names) < 11:
+        raise ValueError("fault injection needs at least 11 CelebA images")
 
     def add(rec, kind, file, stage="index", detail=""):
         log.add("celeba", rec, kind, file, stage=stage, detail=detail)
@@ -124,27 +124,27 @@ def _inject(base: Path, names: list[str], ident_rows, part_rows, bbox_rows, log:
         (d / names[-2]).write_bytes(CORRUPT_BYTES)
         (d / names[-3]).unlink()
     add(names[-1], "image_truncated", "img_align_celeba", "decode", "JPEG cut mid-scan (aligned and wild copies)")
-    add(names[-2], "image_corrupt", "img_align_celeba", detail="HTML text under a .jpg name (aligned and wild copies)")
+    add(names[-2], "image_unreadable", "img_align_celeba", detail="HTML text under a .jpg name (aligned and wild copies)")
     add(names[-3], "image_missing", "img_align_celeba", detail="listed in identity_CelebA.txt, not on disk")
     # identity file: malformed line, non-integer identity, duplicate listing, path traversal
-    ident_rows[3] = names[3]
-    add(names[3], "malformed_line", "identity_CelebA.txt", detail="line has no identity field")
-    ident_rows[4] = f"{names[4]} abc"
-    add(names[4], "bad_identity", "identity_CelebA.txt", detail="identity 'abc' is not an integer")
-    ident_rows.append(f"{names[5]} 10177")
-    add(names[5], "duplicate_image_id", "identity_CelebA.txt", detail="listed twice with different identities")
+    ident_rows[1] = names[1]
+    add(names[1], "malformed_line", "identity_CelebA.txt", detail="line has no identity field")
+    ident_rows[2] = f"{names[2]} abc"
+    add(names[2], "bad_identity", "identity_CelebA.txt", detail="identity 'abc' is not an integer")
+    ident_rows.append(f"{names[3]} 10177")
+    add(names[3], "duplicate_image_id", "identity_CelebA.txt", detail="listed twice with different identities")
     ident_rows.append("../evil.jpg 17")
     part_rows.append("../evil.jpg 0")
     (base / "evil.jpg").write_bytes(jpeg_bytes(Image.new("RGB", ALIGNED, (255, 0, 0))))
     add("../evil.jpg", "path_traversal", "identity_CelebA.txt", detail="image name escapes the image folder")
     part_rows.append("199999.jpg 0")
     add("199999.jpg", "unknown_image", "list_eval_partition.txt", detail="not listed in identity_CelebA.txt")
-    # bbox file (in-the-wild images): malformed line, out of bounds, zero area, negative
-    bbox_rows[6] = f"{names[6]}    12  34  56"
-    add(names[6], "malformed_line", "list_bbox_celeba.txt", detail="4 fields instead of 5")
-    bbox_rows[7] = f"{names[7]}  9000 100  50  50"
-    add(names[7], "bbox_out_of_bounds", "list_bbox_celeba.txt")
-    bbox_rows[8] = f"{names[8]}    20  30   0  40"
-    add(names[8], "bbox_zero_area", "list_bbox_celeba.txt")
-    bbox_rows[9] = f"{names[9]}   -40  30  50 -40"
-    add(names[9], "bbox_negative", "list_bbox_celeba.txt")
+    # bbox file (only read for in-the-wild images): malformed line, out of bounds, zero area, negative
+    bbox_rows[4] = f"{names[4]}    12  34  56"
+    add(names[4], "malformed_line", "list_bbox_celeba.txt", detail="4 fields instead of 5")
+    bbox_rows[5] = f"{names[5]}  9000 100  50  50"
+    add(names[5], "bbox_out_of_bounds", "list_bbox_celeba.txt")
+    bbox_rows[6] = f"{names[6]}    20  30   0  40"
+    add(names[6], "bbox_zero_area", "list_bbox_celeba.txt")
+    bbox_rows[7] = f"{names[7]}   -40  30  50 -40"
+    add(names[7], "bbox_negative", "list_bbox_celeba.txt")

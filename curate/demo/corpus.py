@@ -17,7 +17,7 @@ listed in FAULTS.json as ``{source, record_id, kind, file, stage, detail}``:
 
 - ``record_id``: COCO / Objects365 / RefCOCO instances: the image id (image faults) or
   annotation id (annotation faults); CelebA: the image file name as written in the
-  file; Subjects200K: the global row index over the shards in name order; RefCOCO
+  file; Subjects200K: ``<shard file stem>:<row>`` (e.g. ``train-00000-of-00002:3``); RefCOCO
   refs: the ref id.
 - ``file``: the file holding the record, relative to the source root.
 - ``stage``: ``index`` (a reader must quarantine it) or ``decode`` (a JPEG cut
@@ -45,15 +45,15 @@ from curate.demo.subjects import write_subjects
 from curate.errors import UserError
 
 SOURCES = ("coco", "objects365", "celeba", "subjects200k", "refcoco")
-_JSON_KINDS = ("image_truncated", "image_corrupt", "image_missing", "wrong_type", "bbox_out_of_bounds", "bbox_zero_area",
+_JSON_KINDS = ("image_truncated", "image_unreadable", "image_missing", "wrong_type", "bbox_out_of_bounds", "bbox_zero_area",
                "bbox_nan", "bbox_negative", "bbox_malformed", "unknown_category", "unknown_image",
                "duplicate_annotation_id", "duplicate_image_id", "path_traversal")
 FAULT_KINDS: dict[str, tuple[str, ...]] = {
     "coco": _JSON_KINDS,
     "objects365": _JSON_KINDS,
-    "celeba": ("image_truncated", "image_corrupt", "image_missing", "malformed_line", "bad_identity", "duplicate_image_id",
+    "celeba": ("image_truncated", "image_unreadable", "image_missing", "malformed_line", "bad_identity", "duplicate_image_id",
                "path_traversal", "unknown_image", "bbox_out_of_bounds", "bbox_zero_area", "bbox_negative"),
-    "subjects200k": ("quality_null", "quality_low", "description_invalid", "image_truncated", "image_corrupt",
+    "subjects200k": ("quality_null", "quality_low", "description_invalid", "image_truncated", "image_unreadable",
                      "image_missing", "bbox_out_of_bounds"),
     "refcoco": _JSON_KINDS + ("missing_annotation", "malformed_record"),
 }

@@ -38,7 +38,7 @@ def inject_json_faults(
         p.write_bytes(truncated_jpeg(im))
     add(trunc["id"], "image_truncated", "decode", f"{trunc['file_name']}: JPEG cut mid-scan, header intact")
     path_of(corrupt["file_name"]).write_bytes(CORRUPT_BYTES)
-    add(corrupt["id"], "image_corrupt", detail=f"{corrupt['file_name']}: HTML text saved under a .jpg name")
+    add(corrupt["id"], "image_unreadable", detail=f"{corrupt['file_name']}: HTML text saved under a .jpg name")
     path_of(missing["file_name"]).unlink()
     add(missing["id"], "image_missing", detail=f"{missing['file_name']} is annotated but not on disk")
     wrong["width"] = str(wrong["width"])

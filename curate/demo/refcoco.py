@@ -64,12 +64,14 @@ def expressions(target: Placed, placed: list[Placed], width: int, dataset: str) 
             out.append(f"{noun} on the right" if dataset == "refcoco" else f"right {noun}")
         if not same:
             out.append(f"{noun} on the left" if cx < width / 3 else f"{noun} on the right" if cx > 2 * width / 3 else f"{noun} in the middle")
-    if dataset == "refcocog":
-        side = "left" if cx < width / 2 else "right"
-        base = [e for e in out if "left" not in e and "right" not in e and "middle" not in e] or [noun]
-        out = [f"a {inst.description} on the {side} side of the picture"] if (not same or all(
-            ((p.box[0] + p.box[2]) / 2 < width / 2) != (cx < width / 2) for p in same)) else []
-        out += [f"the {e} that you can see in this photo" for e in base[:2] if e not in (noun, f"the {noun}") or not same]
+    if dataset == "refcocog":  # longer sentences: the full description plus the side when that tells it apart
+        left_half = cx < width / 2
+        appearance = [e.removeprefix("the ") for e in out if not any(w in e for w in ("left", "right", "middle"))]
+        out = []
+        if all(((p.box[0] + p.box[2]) / 2 < width / 2) != left_half for p in same):
+            art = "an" if inst.description[0] in "aeiou" else "a"
+            out.append(f"{art} {inst.description} on the {'left' if left_half else 'right'} side of the picture")
+        out += [f"the {e} that you can see in this photo" for e in dict.fromkeys(appearance) if e != noun or not same]
     return list(dict.fromkeys(out))
 
 
@@ -159,7 +161,7 @@ def _inject(data: dict, base: Path, refs: list[dict], log: FaultLog) -> None:
                          "sentences": [{"tokens": ["the", "object"], "raw": "the object", "sent_id": next_sent, "sent": "the object"}],
                          "category_id": a["category_id"]})
             next_ref, next_sent = next_ref + 1, next_sent + 1
-        if f.kind in ("image_truncated", "image_corrupt", "image_missing"):
+        if f.kind in ("image_truncated", "image_unreadable", "image_missing"):
             for other in ("refcoco+", "refcocog"):
                 log.add("refcoco", f.record_id, f.kind, f"{other}/instances.json", stage=f.stage, detail=f.detail)
     bad = copy.deepcopy(refs[0])

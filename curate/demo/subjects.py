@@ -32,6 +32,11 @@ CATEGORY = {"mug": "Kitchenware", "bottle": "Kitchenware", "vase": "Home Decor",
 LEFT, RIGHT = (8, 8, 520, 520), (528, 8, 1040, 520)
 
 
+def pair_id(shard: str, row: int) -> str:
+    """``<shard file stem>:<row>``, e.g. ``train-00000-of-00002:3`` (the row's id in FAULTS.json and TRUTH.json)."""
+    return f"{Path(shard).stem}:{row}"
+
+
 def composite(inst, rng, panel: int) -> tuple[Image.Image, list[str]]:
     """The 1056x528 pair image: ``inst`` in two different scenes; returns it and the two scene names."""
     canvas = Image.new("RGB", (1056, 528), (255, 255, 255))
@@ -48,7 +53,7 @@ def write_subjects(root: Path, seed: int, cfg: dict, faults: FaultLog | None, tr
     base = root / "subjects200k"
     insts = catalogue(seed + 2, list(SHAPES), cfg["per_shape"], lookalikes=False)
     rng = rng_for(seed, "subjects200k")
-    rows, pair_truth = [], {}
+    rows = []
     for k in range(cfg["pairs"]):
         inst = insts[k % len(insts)]
         img, scenes = composite(inst, rng_for(seed, "subjects200k", str(k)), cfg["panel"])
@@ -61,10 +66,10 @@ def write_subjects(root: Path, seed: int, cfg: dict, faults: FaultLog | None, tr
             "description": {"item": item, "description_0": d0, "description_1": d1, "category": CATEGORY[inst.shape],
                             "description_valid": True},
         })
-        pair_truth[str(k)] = inst.iid
     n_shards = cfg["shards"]
     names = [f"data/train-{i:05d}-of-{n_shards:05d}.parquet" for i in range(n_shards)]
     per = -(-len(rows) // n_shards)
+    pair_truth = {pair_id(names[k // per], k % per): insts[k % len(insts)].iid for k in range(len(rows))}
     if faults is not None:
         _inject(rows, names, per, rng, faults)
     (base / "data").mkdir(parents=True, exist_ok=True)
@@ -82,7 +87,7 @@ def _inject(rows: list[dict], names: list[str], per: int, rng, log: FaultLog) ->
         raise ValueError("fault injection needs at least 8 Subjects200K rows")
 
     def add(k, kind, stage="index", detail=""):
-        log.add("subjects200k", k, kind, names[k // per], stage=stage, detail=f"row {k % per} of the shard; {detail}")
+        log.add("subjects200k", pair_id(names[k // per], k % per), kind, names[k // per], stage=stage, detail=detail)
 
     rows[1]["quality_assessment"] = None
     add(1, "quality_null", detail="quality_assessment is null (filter case)")
@@ -94,7 +99,7 @@ def _inject(rows: list[dict], names: list[str], per: int, rng, log: FaultLog) ->
         rows[4]["image"] = {"bytes": truncated_jpeg(im), "path": None}
     add(4, "image_truncated", "decode", "JPEG bytes cut mid-scan")
     rows[5]["image"] = {"bytes": CORRUPT_BYTES, "path": None}
-    add(5, "image_corrupt", detail="image bytes are not an image")
+    add(5, "image_unreadable", detail="image bytes are not an image")
     rows[6]["image"] = {"bytes": None, "path": None}
     add(6, "image_missing", detail="image struct has no bytes")
     rows[7]["image"] = {"bytes": jpeg_bytes(Image.new("RGB", (1024, 512), (255, 255, 255))), "path": None}

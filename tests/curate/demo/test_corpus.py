@@ -211,7 +211,7 @@ def test_fault_manifest_lists_every_kind_and_matches_the_files(faulty, clean):
     imgs = {i["id"]: i for i in coco["images"]}
     assert not (faulty / "coco/train2017" / imgs[int(one("coco", "image_missing")["record_id"])]["file_name"]).exists()
     with pytest.raises(OSError):
-        Image.open(faulty / "coco/train2017" / imgs[int(one("coco", "image_corrupt")["record_id"])]["file_name"])
+        Image.open(faulty / "coco/train2017" / imgs[int(one("coco", "image_unreadable")["record_id"])]["file_name"])
     truncated = Image.open(faulty / "coco/train2017" / imgs[int(one("coco", "image_truncated")["record_id"])]["file_name"])
     with pytest.raises(OSError):
         truncated.load()
@@ -230,13 +230,45 @@ def test_fault_manifest_lists_every_kind_and_matches_the_files(faulty, clean):
     assert f"{one('celeba', 'bad_identity')['record_id']} abc" in celeba
     assert one("celeba", "malformed_line")["record_id"] in celeba
 
-    rows = pq.read_table(sorted((faulty / "subjects200k/data").glob("*.parquet"))[0]).to_pylist()
-    assert rows[int(one("subjects200k", "quality_null")["record_id"])]["quality_assessment"] is None
-    assert min(rows[int(one("subjects200k", "quality_low")["record_id"])]["quality_assessment"].values()) < 5
+    def s200k_row(kind):
+        shard, row = one("subjects200k", kind)["record_id"].split(":")
+        return pq.read_table(faulty / "subjects200k/data" / f"{shard}.parquet").to_pylist()[int(row)]
+
+    assert s200k_row("quality_null")["quality_assessment"] is None
+    assert min(s200k_row("quality_low")["quality_assessment"].values()) < 5
+    assert s200k_row("image_missing")["image"]["bytes"] is None
     with pytest.raises(OSError):
-        Image.open(io.BytesIO(rows[int(one("subjects200k", "image_corrupt")["record_id"])]["image"]["bytes"]))
+        Image.open(io.BytesIO(s200k_row("image_unreadable")["image"]["bytes"]))
 
     refs = pickle.loads((faulty / "refcoco/refcoco/refs(unc).p").read_bytes())
     ann_ids = {a["id"] for a in json.loads((faulty / "refcoco/refcoco/instances.json").read_text(), parse_constant=float)["annotations"]}
     missing = next(r for r in refs if r["ref_id"] == int(one("refcoco", "missing_annotation")["record_id"]))
     assert missing["ann_id"] not in ann_ids
+
+
+def test_refcoco_location_and_size_words_are_true_of_the_target(clean):
+    base = clean / "refcoco"
+    checked = 0
+    for dataset, split_by in (("refcoco", "unc"), ("refcocog", "umd")):
+        inst = json.loads((base / dataset / "instances.json").read_text())
+        anns = {a["id"]: a for a in inst["annotations"]}
+        width = {i["id"]: i["width"] for i in inst["images"]}
+        for ref in pickle.loads((base / dataset / f"refs({split_by}).p").read_bytes()):
+            target = anns[ref["ann_id"]]
+            same = [a for a in anns.values() if a["image_id"] == ref["image_id"] and a["category_id"] == ref["category_id"]
+                    and a["id"] != target["id"]]
+            cx = target["bbox"][0] + target["bbox"][2] / 2
+            for s in ref["sentences"]:
+                words = set(s["tokens"])
+                if same and "left" in words:
+                    assert all(cx < a["bbox"][0] + a["bbox"][2] / 2 for a in same), s["sent"]
+                if same and "right" in words:
+                    assert all(cx > a["bbox"][0] + a["bbox"][2] / 2 for a in same), s["sent"]
+                if not same and "left" in words:
+                    assert cx < width[ref["image_id"]] / 2, s["sent"]
+                if "larger" in words:
+                    assert all(target["area"] > a["area"] for a in same), s["sent"]
+                if "smaller" in words:
+                    assert all(target["area"] < a["area"] for a in same), s["sent"]
+                checked += bool(words & {"left", "right", "larger", "smaller"})
+    assert checked >= 10
