@@ -63,6 +63,7 @@ class _Reader:
         lst = read_listing(self.spec.root / filename, ncols, counted=counted)
         for lineno, first, problem in lst.malformed:
             self.bad(first, "malformed_line", f"{filename}:{lineno}: {problem}")
+            self.rejected.add(first)
         if (problem := lst.count_problem()) is not None:
             self.bad(filename, "count_mismatch", problem)
         return lst
@@ -73,6 +74,8 @@ class _Reader:
         out: dict[str, object] = {}
         for lineno, image, values in lst.rows:
             where = f"{fname}:{lineno}"
+            if image in self.rejected:
+                continue  # already quarantined for a bad line or value elsewhere
             if image in out:
                 self.bad(image, "duplicate_id", f"{where}: listed again")
             elif known is not None and image not in known:

@@ -21,19 +21,18 @@ them directly under ``<root>``. ``split_by`` of the rows is ``hf``.
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from pathlib import Path, PurePosixPath
 
 import pyarrow.parquet as pq
-from PIL import Image
 
 from curate import progress
 from curate.errors import UserError
 from curate.imageio import parquet_ref
 from curate.sources.common import safe_join, xywh_to_xyxy
 from curate.sources.refcoco import Collector, coco_file_name, image_folder, wants_split
+from curate.sources.subjects200k import embedded_image_size
 
 LMMS = ("question_id", "image", "answer", "bbox", "file_name")
 JXU = ("ref_id", "ann_id", "image_id", "split", "sentences", "bbox")
@@ -104,20 +103,6 @@ def _area(box, given) -> float:
     return float(given) if isinstance(given, (int, float)) and not isinstance(given, bool) else (box[2] - box[0]) * (box[3] - box[1])
 
 
-def _embedded_size(img, spec) -> tuple[tuple[int, int] | None, str]:
-    """(size, reason) of an HF Image struct's bytes, per ``verify_images``."""
-    data = img.get("bytes") if isinstance(img, dict) else img
-    if spec.verify_images == "none":
-        return None, ""
-    if not data:
-        return None, "image_missing"
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return im.size, ""
-    except Exception:
-        return None, "image_unreadable"
-
-
 def _lmms_row(c: Collector, dataset: str, shard: Path, r: int, rec: dict, split: str | None) -> None:
     qid = rec.get("question_id")
     ref_id = str(qid) if qid is not None else f"{shard.stem}#{r}"
@@ -135,7 +120,7 @@ def _lmms_row(c: Collector, dataset: str, shard: Path, r: int, rec: dict, split:
     image_id = str(int(m.group(1))) if m else f"{dataset}:{shard.stem}:{r}"
     if c.full(image_id):
         return
-    size, reason = c.image_checked(dataset, image_id, f"{shard.name} row {r}", lambda: _embedded_size(rec.get("image"), c.spec))
+    size, reason = c.image_checked(dataset, image_id, f"{shard.name} row {r}", lambda: embedded_image_size(rec.get("image"), c.spec.verify_images))
     if reason:
         c.bad(dataset, ref_id, reason, f"image {image_id} ({shard.name} row {r})")
         return

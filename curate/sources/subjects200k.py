@@ -103,6 +103,28 @@ def open_shard(path: Path) -> pq.ParquetFile:
 
 
 # ---------------------------------------------------------------- rows
+def embedded_image_size(img, mode: str) -> tuple[tuple[int, int] | None, str]:
+    """(size, reason) for an HF ``Image`` value (struct with ``bytes``, or raw bytes), per ``verify_images``.
+
+    Besides the header, a JPEG must end with its end-of-image marker: a file cut
+    mid-scan has an intact header and would only fail when decoded (the bytes
+    are in memory already, so this costs nothing).
+    """
+    data = img.get("bytes") if isinstance(img, dict) else img
+    if mode == "none":
+        return None, ""
+    if not data:
+        return None, "image_missing"
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            size, fmt = im.size, im.format
+    except Exception:
+        return None, "image_unreadable"
+    if fmt == "JPEG" and b"\xff\xd9" not in data[-4096:]:
+        return None, "image_truncated"
+    return size, ""
+
+
 def _inside(box, size) -> bool:
     x1, y1, x2, y2 = box
     return 0 <= x1 < x2 <= size[0] and 0 <= y1 < y2 <= size[1]
@@ -146,19 +168,11 @@ class _Reader:
             missing = [k for k in TEXTS if not (isinstance(desc, dict) and isinstance(desc.get(k), str) and desc[k].strip())]
             self.reject("index", pair_id, "description_missing", f"empty or missing: {', '.join(missing)}")
             return False
-        img = rec.get("image")
-        data = img.get("bytes") if isinstance(img, dict) else img
-        size = None
-        if self.spec.verify_images != "none":
-            if not data:
-                self.reject("index", pair_id, "image_missing", f"{shard} row {r}: no image bytes")
-                return False
-            try:
-                with Image.open(io.BytesIO(data)) as im:
-                    size = im.size
-            except Exception as exc:
-                self.reject("index", pair_id, "image_unreadable", f"{shard} row {r}: {type(exc).__name__}")
-                return False
+        size, reason = embedded_image_size(rec.get("image"), self.spec.verify_images)
+        if reason:
+            self.reject("index", pair_id, reason, f"{shard} row {r}")
+            return False
+        if size is not None:
             for side in ("left_panel", "right_panel"):
                 if not _inside(getattr(self.spec, side), size):
                     self.reject("index", pair_id, "panel_out_of_bounds", f"{side} {tuple(getattr(self.spec, side))} outside {size[0]}x{size[1]}")

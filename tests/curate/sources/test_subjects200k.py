@@ -165,3 +165,13 @@ def test_pinned_hub_revision_is_downloaded_and_reported(tmp_path, hub):
         subjects200k.read("s200k", spec(hub=f"{repo}@v9"))
     with pytest.raises(UserError, match=r"dataset tester/nope not found"):
         subjects200k.read("s200k", spec(hub="tester/nope@v1"))
+
+
+def test_jpeg_cut_mid_scan_is_caught_from_the_embedded_bytes(tmp_path):
+    whole = composite((10, 200, 30))
+    cut = whole[: len(whole) // 2]
+    assert Image.open(io.BytesIO(cut)).size == (1056, 528)  # the header alone looks fine
+    root = write_shards(tmp_path / "s200k", [[record(0, image=cut), record(1)]])
+    st = subjects200k.read("s200k", spec(path=root))
+    assert reasons(st) == {("index", "data/train-00000-of-00001:0", "image_truncated")}
+    assert subjects200k.read("s200k", spec(path=root, verify_images="none")).images.height == 2
