@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,6 +155,15 @@ def _open_all(paths: list[Path]) -> list[Image.Image]:
     return images
 
 
+def check_model_folder(path: Path) -> Path:
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"model folder not found: {path}")
+    if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
+        raise UserError(f"{path}: not a model folder (no config.json) nor a LoRA adapter (no adapter_config.json)")
+    return path
+
+
 class QwenCaptioner:
     """A Qwen2.5-VL model (or base + LoRA adapter) with its processor, for greedy captioning."""
 
@@ -163,9 +173,7 @@ class QwenCaptioner:
 
         from curate.evaluate.retrieval import default_device
 
-        path = Path(path)
-        if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
-            raise UserError(f"{path}: not a model folder (no config.json) nor a LoRA adapter (no adapter_config.json)")
+        path = check_model_folder(path)
         self.device = device or default_device()
         dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
         adapter = (path / "adapter_config.json").is_file()
@@ -199,28 +207,92 @@ class QwenCaptioner:
         return self.processor.batch_decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)[0]
 
 
+def _run_key(model: Path, db_path: Path, queries: dict, opts: CaptionOptions, k: int | None) -> str:
+    """Identity of a captioning run: what makes two runs' records interchangeable."""
+    from curate.evaluate.database import DB_FILE
+    from curate.evaluate.retrieval import model_fingerprint
+
+    db_file = Path(db_path) / DB_FILE if Path(db_path).is_dir() else Path(db_path)
+    model = Path(model)
+    ident = {
+        "model": [str(model.resolve()), model_fingerprint(model)],
+        "base_model": str(opts.base_model), "database": hashlib.sha256(db_file.read_bytes()).hexdigest(), "queries": queries,
+        "setting": opts.setting, "top_k": k, "seed": opts.seed, "name_hint": opts.name_hint, "max_new_tokens": opts.max_new_tokens,
+        "max_pixels": opts.max_pixels, "clip": str(opts.clip), "detector": str(opts.detector), "detector_text": str(opts.detector_text),
+    }
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+
+
+def _resume(partial: Path, key: str, images: list[str]) -> list[CaptionRecord]:
+    """Records already captioned by an interrupted run with the same key (empty when none)."""
+    if not partial.is_file():
+        return []
+    lines = partial.read_text(encoding="utf-8").splitlines()
+    try:
+        header = json.loads(lines[0]) if lines else {}
+    except json.JSONDecodeError:
+        header = {}
+    if header.get("repic_caption_partial") != key:
+        print(f"note: ignoring {partial}: it belongs to a different run", file=sys.stderr)
+        return []
+    done = []
+    for line in lines[1:]:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # a line cut by the interruption
+            break
+        if len(done) >= len(images) or row[0] != images[len(done)]:
+            break
+        done.append(CaptionRecord(row[0], tuple(row[1]), row[2], row[3]))
+    return done
+
+
 def run_captioning(model: Path, db_path: Path, queries_file: Path, out: Path, opts: CaptionOptions) -> int:
-    """Caption every query; write the caption file atomically; return the number of records."""
+    """Caption every query and write the caption file atomically; return the number of records.
+
+    Finished records are appended to ``<out>.partial`` as they come; an interrupted run started
+    again with the same model, database, queries and options continues where it stopped.
+    """
     if opts.setting not in SETTINGS:
         raise UserError(f"unknown setting {opts.setting!r}; choose one of {', '.join(SETTINGS)}")
+    out = Path(out)
     db = load_database(db_path)
     queries = load_queries(queries_file)
-    query_images = _open_all([_resolve_query_image(i, Path(queries_file)) for i in queries])
-    if opts.setting == "skip-retrieval":
-        demos = ground_truth_demos(db, queries)
+    k = (opts.top_k or default_top_k(queries)) if opts.setting == "retrieval" else None
+    check_model_folder(model)
+    key = _run_key(model, db_path, queries, opts, k)
+    partial = out.with_name(out.name + ".partial")
+    done = _resume(partial, key, list(queries))
+    todo = dict(list(queries.items())[len(done) :])
+    query_images = _open_all([_resolve_query_image(i, Path(queries_file)) for i in todo])
+    if not todo:
+        demos = []
+    elif opts.setting == "skip-retrieval":
+        demos = ground_truth_demos(db, todo)
     elif opts.setting == "wrong-demo":
-        demos = wrong_demos(db, queries, opts.seed)
+        demos = wrong_demos(db, todo, opts.seed)
     else:
-        demos = retrieved_demos(db, Path(db_path), query_images, opts, opts.top_k or default_top_k(queries))
+        demos = retrieved_demos(db, Path(db_path), query_images, opts, k)
     demo_images = {d.image: None for row in demos for d in row}
     opened = dict(zip(demo_images, _open_all(list(demo_images))))
 
-    captioner = QwenCaptioner(model, base_model=opts.base_model, device=opts.device, max_pixels=opts.max_pixels)
-    records = []
-    for i, ((image, concepts), query, row) in enumerate(progress.track(list(zip(queries.items(), query_images, demos)), "Captioning")):
-        question = EVAL_PROMPTS[i % len(EVAL_PROMPTS)]
-        messages = build_messages(row, question, name_hint=opts.name_hint)
-        text = captioner.caption(messages, [opened[d.image] for d in row] + [query], opts.max_new_tokens)
-        records.append(CaptionRecord(image, tuple(concepts), text, question))
+    records = list(done)
+    if todo:
+        captioner = QwenCaptioner(model, base_model=opts.base_model, device=opts.device, max_pixels=opts.max_pixels)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with partial.open("w", encoding="utf-8") as log:
+            log.write(json.dumps({"repic_caption_partial": key}) + "\n")
+            for r in done:
+                log.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
+            log.flush()
+            items = list(zip(todo.items(), query_images, demos))
+            for i, ((image, concepts), query, row) in enumerate(progress.track(items, "Captioning"), len(done)):
+                question = EVAL_PROMPTS[i % len(EVAL_PROMPTS)]
+                messages = build_messages(row, question, name_hint=opts.name_hint)
+                text = captioner.caption(messages, [opened[d.image] for d in row] + [query], opts.max_new_tokens)
+                records.append(CaptionRecord(image, tuple(concepts), text, question))
+                log.write(json.dumps(records[-1].to_json(), ensure_ascii=False) + "\n")
+                log.flush()
     write_records(out, records)
+    partial.unlink(missing_ok=True)
     return len(records)

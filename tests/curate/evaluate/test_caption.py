@@ -154,3 +154,39 @@ def test_prompts_sent_to_the_model(setup, setting, first_demo_names, monkeypatch
     else:
         assert names == [first_demo_names, ["<Bond>", "<Bluey>"], ["<Bond>"]]
     assert all(m[1]["content"][-1]["text"].startswith("This is the query image. ") for m, _ in seen)
+
+
+def test_interrupted_run_resumes_where_it_stopped(setup, tmp_path, monkeypatch):
+    from curate.evaluate import caption as caption_mod
+
+    root, _, qwen, queries = setup
+    monkeypatch.chdir(root)
+    calls, interrupt_at = [], [3]
+    original = caption_mod.QwenCaptioner.caption
+
+    def flaky(self, messages, images, max_new_tokens):
+        calls.append(messages[1]["content"][-1]["text"])
+        if len(calls) == interrupt_at[0]:
+            interrupt_at[0] = 0
+            raise KeyboardInterrupt
+        return original(self, messages, images, max_new_tokens)
+
+    monkeypatch.setattr(caption_mod.QwenCaptioner, "caption", flaky)
+    out = tmp_path / "c.json"
+    args = ["caption", "--model", str(qwen), "--db", "db", "--queries", "queries.json", "--setting", "skip-retrieval", "--out", str(out), "--max-new-tokens", "2", "--device", "cpu"]
+    assert main(args) == 130
+    partial = tmp_path / "c.json.partial"
+    assert not out.exists() and len(partial.read_text().splitlines()) == 3  # header + 2 records
+
+    calls.clear()
+    assert main(args) == 0
+    assert len(calls) == 1 and calls[0].endswith(EVAL_PROMPTS[2])  # only the third query, with its own prompt
+    records = json.loads(out.read_text())
+    assert [r[0] for r in records] == list(queries) and [r[3] for r in records] == list(EVAL_PROMPTS[:3])
+    assert not partial.exists()
+
+    # a partial file from a different run (other options) is not reused
+    partial.write_text(json.dumps({"repic_caption_partial": "other"}) + "\n" + json.dumps(records[0]) + "\n")
+    calls.clear()
+    assert main(args + ["--name-hint"]) == 0
+    assert len(calls) == 3 and all(c.endswith(NAME_HINT) for c in calls)
