@@ -22,7 +22,7 @@ def publish_cmd(
     """Publish BUILD as an immutable version: one commit, then the tag v<version> on it."""
     result = publish(build, repo, private=private, message=message, max_shard_bytes=max_shard_mb * 2**20,
                      files_per_commit=files_per_commit)
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     if result.already_published:
         console.print(f"{result.repo_id}@{result.tag} already holds this exact build; nothing to do")
     else:
@@ -56,7 +56,7 @@ def pull_cmd(
     from curate.hub.pull import pull
 
     pulled = pull(ref, out)
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     console.print(f"pulled {pulled.repo_id}@{pulled.revision} (commit {pulled.commit}) into {pulled.out}")
     console.print(f"{len(pulled.manifest.get('files', {}))} files verified against manifest.json, "
                   f"{pulled.manifest.get('counts', {}).get('total', '?')} examples")

@@ -135,8 +135,18 @@ def hub_error(exc: Exception, what: str) -> UserError:
         return UserError(f"{what}: file not found in the repo")
     if isinstance(exc, HfHubHTTPError):
         status = getattr(exc.response, "status_code", "?")
-        return UserError(f"{what}: the Hub answered HTTP {status}")
-    return UserError(f"{what}: cannot reach the Hub at {constants.ENDPOINT} ({type(exc).__name__})")
+        server = getattr(exc, "server_message", None) or ""
+        return UserError(f"{what}: the Hub answered HTTP {status}" + (f" ({server.strip()[:200]})" if server else ""))
+    detail = _first_line(exc)
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and cause is not exc:
+        detail += f" <- {type(cause).__name__}: {_first_line(cause)}"
+    return UserError(f"{what}: {detail} (Hub endpoint {constants.ENDPOINT})")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0][:200] if text else type(exc).__name__)
 
 
 def download_build(repo_id: str, commit: str, *, what: str, cache_dir: Path | None = None,
