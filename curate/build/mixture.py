@@ -95,9 +95,9 @@ def source_weights(recipe: Recipe, task: str) -> dict[str, float]:
 def _exclude(st: SourceTables, ids: set[str]) -> tuple[SourceTables, int]:
     if not ids:
         return st, 0
-    keep = pl.Series(sorted(ids), dtype=pl.String)
-    n = st.images.filter(pl.col("image_id").is_in(keep)).height
-    tables = {name: (df.filter(~pl.col("image_id").is_in(keep)) if name != "quarantine" and "image_id" in df.columns else df)
+    drop = pl.DataFrame({"image_id": sorted(ids)}, schema={"image_id": pl.String})
+    n = st.images.join(drop, on="image_id", how="semi").height
+    tables = {name: (df.join(drop, on="image_id", how="anti") if name != "quarantine" and "image_id" in df.columns else df)
               for name, df in st.tables.items()}
     return SourceTables(st.source, st.kind, tables), n
 
@@ -116,12 +116,12 @@ def plan_mixture(recipe: Recipe, tables: dict[str, SourceTables], *, excluded_im
     """Plan the recipe's mixture from the source tables (see the module docstring)."""
     if recipe.mixture is None:
         raise UserError("the recipe has no 'mixture' section: nothing to build")
-    for name in tables:
-        if name not in recipe.sources:
-            raise UserError(f"source tables given for {name!r}, which the recipe does not declare")
+    ignored = sorted(set(tables) - set(recipe.sources))
     excluded_count = 0
     prepared: dict[str, SourceTables] = {}
     for name, st in sorted(tables.items()):
+        if name in ignored:
+            continue
         ids = {iid for (s, iid) in excluded_images if s == name}
         prepared[name], n = _exclude(st, ids)
         excluded_count += n
@@ -134,6 +134,7 @@ def plan_mixture(recipe: Recipe, tables: dict[str, SourceTables], *, excluded_im
     task_counts = largest_remainder(task_shares(recipe), recipe.mixture.total)
     stats: dict = {"total_requested": recipe.mixture.total, "requested": {}, "planned": {}, "shortfalls": [], "notes": [],
                    "excluded_images": excluded_count}
+    stats["notes"] += [f"tables of {name!r} ignored: the recipe does not declare that source" for name in ignored]
     by_task: dict[str, list[ExamplePlan]] = {}
     with progress.bar("Planning examples", total=recipe.mixture.total) as advance:
         for task in PLAN_ORDER:
