@@ -75,6 +75,8 @@ def generate_corpus(root: Path, *, seed: int = 0, size: str = "demo", faults: bo
     if size not in SIZES:
         raise UserError(f"unknown demo corpus size {size!r} (choose one of: {', '.join(SIZES)})")
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise UserError(f"{root}: exists and is not a folder; choose another place for the demo corpus")
     cfg = SIZES[size]
     log = FaultLog() if faults else None
     truth: dict = {"seed": seed, "size": size}

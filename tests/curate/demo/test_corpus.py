@@ -51,6 +51,12 @@ def test_unknown_size_is_a_user_error(tmp_path):
         generate_corpus(tmp_path, size="huge")
 
 
+def test_root_that_is_a_file_is_a_user_error(tmp_path):
+    (tmp_path / "corpus").write_text("not a folder")
+    with pytest.raises(UserError, match="not a folder"):
+        generate_corpus(tmp_path / "corpus", size="tiny")
+
+
 def _mask_contrast(img: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int]) -> float:
     """Mean colour distance between the object's pixels and a ring of background around its box."""
     x1, y1, x2, y2 = box
@@ -130,7 +136,11 @@ def test_celeba_files(clean):
     attr_lines = (base / "list_attr_celeba.txt").read_text().splitlines()
     assert len(attr_lines[1].split()) == 40 and all(len(r.split()) == 41 for r in attr_lines[2:])
     lm_lines = (base / "list_landmarks_align_celeba.txt").read_text().splitlines()
-    assert all(len(r.split()) == 11 for r in lm_lines[2:])
+    for row in lm_lines[2:]:
+        lx, ly, rx, ry, nx, ny, mlx, mly, mrx, mry = (int(v) for v in row.split()[1:])
+        # aligned like CelebA: eyes level around (89, 111), nose below them, mouth below the nose
+        assert abs((lx + rx) / 2 - 89) <= 2 and abs((ly + ry) / 2 - 111) <= 2 and lx < rx
+        assert max(ly, ry) < ny < min(mly, mry) and mlx < mrx
     for row in bbox_lines[2:]:
         name, x, y, w, h = row.split()
         x, y, w, h = int(x), int(y), int(w), int(h)
