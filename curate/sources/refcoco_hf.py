@@ -25,6 +25,7 @@ import json
 import re
 from pathlib import Path, PurePosixPath
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate import progress
@@ -198,5 +199,5 @@ def read_into(c: Collector) -> None:
                                 _lmms_row(c, dataset, shard, r, rec, split)
                             r += 1
                         advance(batch.num_rows)
-                except OSError as exc:
+                except (OSError, pa.ArrowException) as exc:
                     raise UserError(f"{shard}: cannot read row {r}: {' '.join(str(exc).split())[:120]}") from None

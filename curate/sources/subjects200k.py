@@ -10,7 +10,7 @@ Kept rows give one ``images`` row (``path`` = ``<shard>#row=<i>&col=image``,
 size from the embedded image's header), one ``pairs`` row and two ``objects``
 rows, the left and right panels (``spec.left_panel`` / ``spec.right_panel``,
 category = the description's category, identity = the pair id). The pair id is
-``<shard path relative to the dataset root, without .parquet>:<row>``.
+``<shard file stem>:<row>`` (e.g. ``train-00000-of-00032:17``).
 
 Filters (quality, collection, valid description) are applied as OminiControl
 does; every row they drop is a quarantine row with stage ``filter`` and reason
@@ -29,6 +29,7 @@ import io
 import re
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
@@ -195,7 +196,7 @@ class _Reader:
         return True
 
     def read(self) -> SourceTables:
-        root, files, revision = _location(self.spec)
+        _, files, revision = _location(self.spec)
         opened = [(f, open_shard(f)) for f in files]
         total = sum(pf.metadata.num_rows for _, pf in opened)
         limit, kept = self.spec.limit, 0
@@ -203,19 +204,18 @@ class _Reader:
             for shard, pf in opened:
                 if limit is not None and kept >= limit:
                     break
-                rel = shard.relative_to(root).with_suffix("").as_posix()
                 r = 0
                 try:
                     for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=list(COLUMNS)):
                         for rec in batch.to_pylist():
                             if limit is not None and kept >= limit:
                                 break
-                            kept += self.row(shard, f"{rel}:{r}", r, rec)
+                            kept += self.row(shard, f"{shard.stem}:{r}", r, rec)
                             r += 1
                         advance(batch.num_rows)
                         if limit is not None and kept >= limit:
                             break
-                except OSError as exc:  # a damaged page or a truncated file
+                except (OSError, pa.ArrowException) as exc:  # a damaged page or a truncated file
                     raise UserError(f"{shard}: cannot read row {r}: {' '.join(str(exc).split())[:120]}") from None
                 pf.close()
         st = SourceTables(source=self.name, kind="subjects200k", tables={

@@ -172,3 +172,22 @@ def test_bad_box_and_attribute_values(tmp_path):
     assert reasons(st) == {"bbox_malformed": ["000002.jpg"], "attribute_invalid": ["000001.jpg"],
                            "bbox_out_of_bounds": ["000005.jpg"]}
     assert st.images.height == 0 and st.objects.height == 0
+
+
+def test_generated_demo_corpus(tmp_path):
+    import json
+
+    from curate.demo.corpus import generate_corpus
+
+    generate_corpus(tmp_path, size="tiny", faults=True)
+    faults = [f for f in json.loads((tmp_path / "FAULTS.json").read_text()) if f["source"] == "celeba" and f["stage"] == "index"]
+    assert faults
+    all_splits = ["train", "val", "test"]
+    wild = celeba.read("celeba", spec(tmp_path / "celeba", images="wild", splits=all_splits))
+    assert {f["record_id"] for f in faults} <= set(wild.quarantine["record_id"])
+    assert wild.images.height == wild.objects.height == wild.get("identities").height > 0
+    assert wild.get("identities")["identity"].value_counts()["count"].max() >= 2  # identities recur across photos
+    aligned = celeba.read("celeba", spec(tmp_path / "celeba", splits=all_splits))
+    expected = {f["record_id"] for f in faults if f["file"] != "list_bbox_celeba.txt"}  # the bbox file is for wild images
+    assert expected <= set(aligned.quarantine["record_id"])
+    assert set(zip(aligned.images["width"], aligned.images["height"])) == {(178, 218)}

@@ -288,3 +288,18 @@ def test_hf_layout_errors(tmp_path):
         refcoco.read("rc", spec(root, layout="hf", datasets=["refcoco"]))
     with pytest.raises(UserError, match=r"no folder for refcocog"):
         refcoco.read("rc", spec(root, layout="hf", datasets=["refcoco", "refcocog"]))
+
+
+def test_generated_demo_corpus(tmp_path):
+    from curate.demo.corpus import generate_corpus
+
+    generate_corpus(tmp_path, size="tiny", faults=True)
+    faults = [f for f in json.loads((tmp_path / "FAULTS.json").read_text()) if f["source"] == "refcoco" and f["stage"] == "index"]
+    assert faults
+    st = refcoco.read("refcoco", spec(tmp_path / "refcoco", datasets=["refcoco", "refcoco+", "refcocog"], splits=["train", "val", "test"]))
+    assert {f["record_id"] for f in faults} <= set(st.quarantine["record_id"])
+    rows = st.get("referring")
+    assert set(rows["dataset"]) == {"refcoco", "refcoco+", "refcocog"}
+    assert set(rows["split_by"]) == {"unc", "umd"} and "testA" in set(rows["split"])
+    assert set(rows["object_id"]) <= set(st.objects["object_id"]) and set(rows["image_id"]) == set(st.images["image_id"])
+    assert all(Path(p).is_file() for p in st.images["path"])

@@ -72,19 +72,19 @@ def reasons(st):
 def test_pairs_panels_and_embedded_images(tmp_path):
     root = write_shards(tmp_path / "s200k", GOOD_AND_BAD)
     st = subjects200k.read("s200k", spec(path=root))
-    assert st.images["image_id"].to_list() == ["data/train-00000-of-00002:0", "data/train-00000-of-00002:3",
-                                               "data/train-00001-of-00002:0", "data/train-00001-of-00002:4"]
+    assert st.images["image_id"].to_list() == ["train-00000-of-00002:0", "train-00000-of-00002:3",
+                                               "train-00001-of-00002:0", "train-00001-of-00002:4"]
     img = st.images.row(0, named=True)
     assert (img["width"], img["height"], img["split"]) == (1056, 528, "train")
     assert imageio.open_image(img["path"]).size == (1056, 528)
     assert imageio.open_image(st.images["path"][3]).getpixel((300, 300)) == pytest.approx((40 * 8 % 255, 90, 160), abs=6)
-    objs = st.objects.filter(image_id="data/train-00000-of-00002:0").sort("object_id")
+    objs = st.objects.filter(image_id="train-00000-of-00002:0").sort("object_id")
     assert [list(b) for b in objs["bbox"]] == [[8.0, 8.0, 520.0, 520.0], [528.0, 8.0, 1040.0, 520.0]]
-    assert set(objs["identity"]) == {"data/train-00000-of-00002:0"} and set(objs["category"]) == {"Furniture"}
+    assert set(objs["identity"]) == {"train-00000-of-00002:0"} and set(objs["category"]) == {"Furniture"}
     assert objs["area"].to_list() == [512.0 * 512, 512.0 * 512]
     pair = st.get("pairs").row(0, named=True)
     assert pair["item"] == "Eames Lounge Chair 0" and pair["description_1"] == "The chair 0 on a beach."
-    assert (pair["left_object_id"], pair["right_object_id"]) == ("data/train-00000-of-00002:0/left", "data/train-00000-of-00002:0/right")
+    assert (pair["left_object_id"], pair["right_object_id"]) == ("train-00000-of-00002:0/left", "train-00000-of-00002:0/right")
     assert pair["collection"] == "collection_2"
     assert getattr(st, "revision") is None
 
@@ -93,11 +93,11 @@ def test_every_dropped_row_has_a_quarantine_reason(tmp_path):
     root = write_shards(tmp_path / "s200k", GOOD_AND_BAD)
     st = subjects200k.read("s200k", spec(path=root))
     assert reasons(st) == {
-        ("filter", "data/train-00000-of-00002:1", "low_quality"),
-        ("filter", "data/train-00000-of-00002:2", "no_quality"),
-        ("index", "data/train-00001-of-00002:1", "panel_out_of_bounds"),
-        ("index", "data/train-00001-of-00002:2", "image_unreadable"),
-        ("index", "data/train-00001-of-00002:3", "description_missing"),
+        ("filter", "train-00000-of-00002:1", "low_quality"),
+        ("filter", "train-00000-of-00002:2", "no_quality"),
+        ("index", "train-00001-of-00002:1", "panel_out_of_bounds"),
+        ("index", "train-00001-of-00002:2", "image_unreadable"),
+        ("index", "train-00001-of-00002:3", "description_missing"),
     }
     assert st.images.height + st.quarantine.height == 9
     detail = st.quarantine.filter(reason="low_quality")["detail"][0]
@@ -108,11 +108,11 @@ def test_quality_collection_and_description_filters_are_configurable(tmp_path):
     root = write_shards(tmp_path / "s200k", GOOD_AND_BAD)
     st = subjects200k.read("s200k", spec(path=root, min_quality=4, collections=["collection_2"], require_valid_description=True))
     got = {(rid, r) for _, rid, r in reasons(st) if r in ("low_quality", "collection_filtered", "description_invalid")}
-    assert got == {("data/train-00000-of-00002:3", "collection_filtered"), ("data/train-00001-of-00002:4", "collection_filtered"),
-                   ("data/train-00001-of-00002:0", "description_invalid")}
-    assert st.images["image_id"].to_list() == ["data/train-00000-of-00002:0", "data/train-00000-of-00002:1"]
+    assert got == {("train-00000-of-00002:3", "collection_filtered"), ("train-00001-of-00002:4", "collection_filtered"),
+                   ("train-00001-of-00002:0", "description_invalid")}
+    assert st.images["image_id"].to_list() == ["train-00000-of-00002:0", "train-00000-of-00002:1"]
     st = subjects200k.read("s200k", spec(path=root, left_panel=(0, 0, 300, 300), right_panel=(300, 0, 600, 300), limit=4))
-    assert st.images["image_id"].to_list()[-1] == "data/train-00001-of-00002:1"  # 600x400 fits these panels
+    assert st.images["image_id"].to_list()[-1] == "train-00001-of-00002:1"  # 600x400 fits these panels
     assert st.images.height == 4 and "image_unreadable" not in st.quarantine["reason"].to_list()  # stopped at the limit
 
 
@@ -173,5 +173,33 @@ def test_jpeg_cut_mid_scan_is_caught_from_the_embedded_bytes(tmp_path):
     assert Image.open(io.BytesIO(cut)).size == (1056, 528)  # the header alone looks fine
     root = write_shards(tmp_path / "s200k", [[record(0, image=cut), record(1)]])
     st = subjects200k.read("s200k", spec(path=root))
-    assert reasons(st) == {("index", "data/train-00000-of-00001:0", "image_truncated")}
+    assert reasons(st) == {("index", "train-00000-of-00001:0", "image_truncated")}
     assert subjects200k.read("s200k", spec(path=root, verify_images="none")).images.height == 2
+
+
+def test_generated_demo_corpus(tmp_path):
+    import json
+
+    from curate.demo.corpus import generate_corpus
+
+    generate_corpus(tmp_path, size="tiny", faults=True)
+    root = tmp_path / "subjects200k"
+    total = sum(pq.ParquetFile(shard).metadata.num_rows for shard in subjects200k.shards(root))
+    faults = [f for f in json.loads((tmp_path / "FAULTS.json").read_text()) if f["source"] == "subjects200k"]
+    assert faults
+    st = subjects200k.read("s200k", spec(path=root, require_valid_description=True))
+    assert {f["record_id"] for f in faults} <= set(st.quarantine["record_id"])  # the JPEG cut mid-scan too
+    assert st.images.height + st.quarantine.height == total and st.images.height > 0
+    assert st.get("pairs").height == st.images.height and st.objects.height == 2 * st.images.height
+    assert imageio.open_image(st.images["path"][0]).size == (st.images["width"][0], st.images["height"][0])
+
+
+def test_damaged_page_is_a_one_line_error(tmp_path):
+    root = write_shards(tmp_path / "s200k", [[record(0), record(1), record(2)]])
+    shard = root / "data" / "train-00000-of-00001.parquet"
+    data = bytearray(shard.read_bytes())
+    for i in range(200, len(data) // 2):  # scribble over the first pages, keep the footer intact
+        data[i] = 0x55
+    shard.write_bytes(bytes(data))
+    with pytest.raises(UserError, match=r"train-00000-of-00001.parquet: cannot read row 0"):
+        subjects200k.read("s", spec(path=root))
