@@ -110,20 +110,13 @@ def default_top_k(queries: dict[str, list[str]]) -> int:
 
 
 def retrieved_demos(db: Database, db_path: Path, images: list[Image.Image], opts: CaptionOptions, k: int) -> list[list[Demo]]:
-    from curate.evaluate.database import EmbeddingIndex
-    from curate.evaluate.retrieval import ClipEmbedder, RegionDetector, Retriever
+    from curate.evaluate.retrieval import open_retriever
 
     if opts.clip is None:
         raise UserError("--setting retrieval needs --clip (the CLIP folder the database was built with)")
-    embedder = ClipEmbedder(opts.clip, device=opts.device)
-    detector = None
-    if opts.detector is not None:
-        detector = RegionDetector(opts.detector, device=opts.device, conf=opts.detector_conf, imgsz=opts.detector_imgsz)
-        if opts.detector_text is not None and detector.is_world:
-            vocab = db.categories()
-            detector.set_vocabulary(vocab, ClipEmbedder(opts.detector_text, device=opts.device).embed_text(vocab))
-    hits = Retriever(EmbeddingIndex.load(db_path), embedder, detector).retrieve(images, k)
-    return [[_demo(db, h.concept, h.image) for h in row] for row in hits]
+    retriever = open_retriever(db, db_path, opts.clip, detector=opts.detector, detector_text=opts.detector_text,
+                               device=opts.device, conf=opts.detector_conf, imgsz=opts.detector_imgsz)
+    return [[_demo(db, h.concept, h.image) for h in row] for row in retriever.retrieve(images, k)]
 
 
 def build_messages(demos: list[Demo], question: str, *, name_hint: bool = False) -> list[dict]:
@@ -136,14 +129,14 @@ def build_messages(demos: list[Demo], question: str, *, name_hint: bool = False)
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": content}]
 
 
-def _resolve_query_image(image: str, queries_file: Path) -> Path:
+def resolve_query_image(image: str, queries_file: Path) -> Path:
     p = Path(image)
     if p.is_absolute() or p.is_file():
         return p
     return queries_file.parent / p
 
 
-def _open_all(paths: list[Path]) -> list[Image.Image]:
+def open_images(paths: list[Path]) -> list[Image.Image]:
     images, bad = [], []
     for p in paths:
         try:
@@ -264,7 +257,7 @@ def run_captioning(model: Path, db_path: Path, queries_file: Path, out: Path, op
     partial = out.with_name(out.name + ".partial")
     done = _resume(partial, key, list(queries))
     todo = dict(list(queries.items())[len(done) :])
-    query_images = _open_all([_resolve_query_image(i, Path(queries_file)) for i in todo])
+    query_images = open_images([resolve_query_image(i, Path(queries_file)) for i in todo])
     if not todo:
         demos = []
     elif opts.setting == "skip-retrieval":
@@ -274,7 +267,7 @@ def run_captioning(model: Path, db_path: Path, queries_file: Path, out: Path, op
     else:
         demos = retrieved_demos(db, Path(db_path), query_images, opts, k)
     demo_images = {d.image: None for row in demos for d in row}
-    opened = dict(zip(demo_images, _open_all(list(demo_images))))
+    opened = dict(zip(demo_images, open_images(list(demo_images))))
 
     records = list(done)
     if todo:

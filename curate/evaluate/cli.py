@@ -82,6 +82,51 @@ def db_build_cmd(
         _err.print(f"... {len(report.quarantined) - 10} more in {report.out / 'quarantine.json'}")
 
 
+@db_app.command("retrieve")
+def db_retrieve_cmd(
+    db: Path = typer.Argument(..., help="Database folder from `repic db build`."),
+    images: list[Path] = typer.Argument(None, help="Query images (or use --queries)."),
+    queries: Path = typer.Option(None, "--queries", help="Query file {image_path: [concepts]}: retrieve for each of its images."),
+    clip: Path = typer.Option(..., "--clip", help="The CLIP folder the database was built with."),
+    detector: Path = typer.Option(None, "--detector", help="YOLO / YOLO-World weights file; without it only the whole image is a candidate."),
+    detector_text: Path = typer.Option(None, "--detector-text", help="CLIP folder whose text tower sets YOLO-World's classes to the database categories."),
+    top_k: int = typer.Option(None, "--top-k", min=1, help="Concepts per image (default 2, or 4 when a query has more than 2 concepts)."),
+    out: Path = typer.Option(None, "--out", help="With --queries: write caption records whose caption is the retrieved names (score them with `repic eval grounding`)."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
+    device: str = typer.Option(None, "--device"),
+) -> None:
+    """Top-k database concepts for query images (detector regions + whole image, CLIP, Euclidean distance)."""
+    from curate.evaluate.caption import open_images, resolve_query_image, default_top_k
+    from curate.evaluate.database import load_database
+    from curate.evaluate.records import CaptionRecord, load_queries, write_records
+    from curate.evaluate.retrieval import open_retriever
+
+    if bool(images) == bool(queries):
+        raise UserError("give query images or --queries, not both and not neither")
+    if out is not None and queries is None:
+        raise UserError("--out needs --queries (the records carry the ground-truth concepts)")
+    truth = load_queries(queries) if queries else {str(p): [] for p in images}
+    paths = [resolve_query_image(i, queries) for i in truth] if queries else list(images)
+    k = top_k or (default_top_k(truth) if queries else 2)
+    database = load_database(db)
+    pictures = open_images(paths)
+    hits = open_retriever(database, db, clip, detector=detector, detector_text=detector_text, device=device).retrieve(pictures, k)
+    if out is not None:
+        records = [CaptionRecord(i, tuple(c), " ".join(h.concept for h in row), f"retrieval top-{k}") for (i, c), row in zip(truth.items(), hits)]
+        write_records(out, records)
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps({i: [{"concept": h.concept, "image": h.image, "distance": h.distance} for h in row] for i, row in zip(truth, hits)}))
+        return
+    table = Table(title=f"Top-{k} concepts")
+    table.add_column("Image")
+    table.add_column("Concepts (distance)")
+    for i, row in zip(truth, hits):
+        table.add_row(i, ", ".join(f"{h.concept} ({h.distance:.3f})" for h in row))
+    _out.print(table)
+    if out is not None:
+        _out.print(f"wrote {len(hits)} records to {out}")
+
+
 def caption_cmd(
     model: Path = typer.Option(..., "--model", help="Qwen2.5-VL model folder, or a LoRA adapter folder from `repic train`."),
     db: Path = typer.Option(..., "--db", help="Database folder from `repic db build`."),

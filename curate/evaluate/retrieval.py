@@ -234,3 +234,22 @@ class Retriever:
                     results.append(rank_concepts(q, self.index.vectors, self.index.concepts, self.index.images, k))
                 advance(len(batch))
         return results
+
+
+def open_retriever(db, db_path: Path, clip: Path | None, *, detector: Path | None = None, detector_text: Path | None = None,
+                   device: str | None = None, conf: float = 0.1, imgsz: int = 640) -> Retriever:
+    """A Retriever for a built database (``db`` loaded from ``db_path``): CLIP, optional detector and its vocabulary."""
+    from curate.evaluate.database import EmbeddingIndex
+
+    if clip is None:
+        raise UserError("retrieval needs --clip (the CLIP folder the database was built with)")
+    index = EmbeddingIndex.load(db_path)
+    embedder = ClipEmbedder(clip, device=device)
+    index.check_model(embedder)
+    region_detector = None
+    if detector is not None:
+        region_detector = RegionDetector(detector, device=device, conf=conf, imgsz=imgsz)
+        if detector_text is not None and region_detector.is_world:
+            vocab = db.categories()
+            region_detector.set_vocabulary(vocab, ClipEmbedder(detector_text, device=device).embed_text(vocab))
+    return Retriever(index, embedder, region_detector)

@@ -181,3 +181,35 @@ def test_missing_model_paths_are_user_errors(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match="cannot load detector weights"):
         RegionDetector(bad)
+
+
+def test_db_retrieve_command(built_db, tiny_clip, tiny_yolo, tmp_path, capsys):
+    import json
+    import shutil
+
+    from curate.cli import main
+
+    db = load_database(built_db)
+    queries = {}
+    for name in ("Anya", "Bluey", "G_cat"):
+        shutil.copy(db.resolve(db.concepts[f"<{name}>"].images[1]), tmp_path / f"{name}.png")
+        queries[f"{name}.png"] = [f"<{name}>"]
+    (tmp_path / "queries.json").write_text(json.dumps(queries))
+    records = tmp_path / "retrieved.json"
+    args = ["db", "retrieve", str(built_db), "--queries", str(tmp_path / "queries.json"), "--clip", str(tiny_clip), "--detector", str(tiny_yolo), "--device", "cpu", "--out", str(records), "--format", "json"]
+    assert main(args) == 0, capsys.readouterr().err
+    out = json.loads(capsys.readouterr().out)
+    assert list(out) == list(queries)
+    for image, truths in queries.items():
+        assert len(out[image]) == 2 and out[image][0]["concept"] == truths[0]
+        assert out[image][0]["image"] == db.concepts[truths[0]].images[1] and out[image][0]["distance"] < 1e-3
+    rows = json.loads(records.read_text())
+    assert [r[1] for r in rows] == list(queries.values()) and rows[0][3] == "retrieval top-2"
+    assert main(["eval", "grounding", str(records), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["recall"] == 100.0
+
+    # plain images, table output
+    assert main(["db", "retrieve", str(built_db), str(tmp_path / "Anya.png"), "--clip", str(tiny_clip), "--top-k", "3", "--device", "cpu"]) == 0
+    assert "<Anya> (0.000)" in capsys.readouterr().out
+    assert main(["db", "retrieve", str(built_db), "--clip", str(tiny_clip)]) == 2
+    assert "give query images or --queries" in capsys.readouterr().err
