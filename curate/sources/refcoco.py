@@ -7,8 +7,9 @@
 
 The box of a ref is its annotation's COCO ``[x, y, w, h]`` (stored as xyxy).
 Image paths are ``<images folder>/<file_name of the image in instances.json>``
-(``COCO_train2014_<12-digit id>.jpg``); the folder is ``spec.images``, else ``<root>/images/train2014``, else
-``<root>/images/mscoco/images/train2014`` (the original code's layout).
+(``COCO_train2014_<12-digit id>.jpg``); the folder is ``spec.images``, else
+``<root>/images/train2014``, else ``<root>/images/mscoco/images/train2014``
+(the original code's layout).
 
 ``layout: hf`` (Parquet shards, lmms-lab and jxu124 layouts) is read by
 :mod:`curate.sources.refcoco_hf`.
