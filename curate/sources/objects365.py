@@ -136,6 +136,8 @@ class _Stream:
                     self.pos = end
                     return obj
             except json.JSONDecodeError as e:
+                if self.eof and (e.pos >= len(self.buf.rstrip()) or e.msg.startswith("Unterminated string")):
+                    self.fail("not valid JSON: the file ends before the value is complete (cut short?)", e.pos)
                 if self.eof or len(self.buf) - self.pos > MAX_VALUE:
                     self.fail(f"not valid JSON: {e.msg}", e.pos)
             self.fill()

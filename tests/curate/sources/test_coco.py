@@ -22,6 +22,7 @@ def write_jpeg(path: Path, size: tuple[int, int], seed: int = 0) -> None:
 
 
 def write_truncated_jpeg(path: Path, size: tuple[int, int]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     Image.effect_noise(size, 60).convert("RGB").save(buf, "JPEG", quality=95)
     path.write_bytes(buf.getvalue()[: len(buf.getvalue()) * 2 // 3])  # header intact, scan cut short
@@ -203,3 +204,29 @@ def test_missing_annotation_file_is_a_user_error(tmp_path: Path):
 def test_input_files_is_the_annotation_file(coco_root: Path):
     s = spec(coco_root)
     assert coco.input_files(s) == [s.annotations]
+
+
+# FAULTS.json kind -> this reader's quarantine reason (where the names differ)
+KIND_TO_REASON = {"unknown_category": "category_unknown", "unknown_image": "image_unknown", "image_corrupt": "image_unreadable",
+                  "duplicate_annotation_id": "annotation_id_duplicate", "duplicate_image_id": "image_id_duplicate"}
+
+
+def check_demo_source(t, faults: list[dict], annotation_file: Path) -> None:
+    """Every injected fault is quarantined with its reason; every annotation is either an object or quarantined."""
+    got = set(t.quarantine.select("record_id", "reason").iter_rows())
+    assert faults and t.objects.height > 0
+    for f in faults:
+        assert (f["record_id"], KIND_TO_REASON.get(f["kind"], f["kind"])) in got, f
+    n_anns = len(json.loads(annotation_file.read_text())["annotations"])
+    ann_rows = t.quarantine.filter(t.quarantine["detail"].str.contains("^(crowd )?annotation")).height
+    assert t.objects.height + ann_rows == n_anns
+
+
+def test_reads_the_generated_demo_corpus(tmp_path: Path):
+    from curate.demo.corpus import generate_corpus
+
+    root = generate_corpus(tmp_path, size="tiny", faults=True)["coco"]
+    faults = [f for f in json.loads((tmp_path / "FAULTS.json").read_text()) if f["source"] == "coco"]
+    path = root / "annotations" / "instances_train2017.json"
+    t = coco.read("coco", CocoSource(kind="coco", annotations=path, images=root / "train2017"))
+    check_demo_source(t, faults, path)
