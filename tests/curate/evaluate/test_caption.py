@@ -15,7 +15,7 @@ from curate.cli import main  # noqa: E402
 from curate.errors import UserError  # noqa: E402
 from curate.evaluate.caption import EVAL_PROMPTS, NAME_HINT, SYSTEM_PROMPT, build_messages, default_top_k, ground_truth_demos, wrong_demos  # noqa: E402
 from curate.evaluate.database import build_database, load_database  # noqa: E402
-from tests.curate.evaluate.test_retrieval import build_tiny_clip, make_concept_folder, make_image  # noqa: E402
+from tests.curate.evaluate.test_retrieval import build_tiny_clip, make_concept_folder, make_image, tiny_yolo  # noqa: E402,F401
 from tests.support.tiny_qwen import build_tiny_qwen  # noqa: E402
 
 
@@ -73,13 +73,13 @@ def test_messages_follow_the_evaluation_prompt(setup):
 
 
 @pytest.mark.parametrize("setting", ["skip-retrieval", "retrieval", "wrong-demo"])
-def test_caption_end_to_end_then_grounding(setup, setting, capsys, monkeypatch):
+def test_caption_end_to_end_then_grounding(setup, setting, capsys, monkeypatch, tiny_yolo):
     root, clip, qwen, queries = setup
     monkeypatch.chdir(root)
     out = root / f"captions-{setting}.json"
     args = ["caption", "--model", str(qwen), "--db", "db", "--queries", "queries.json", "--setting", setting, "--out", str(out), "--max-new-tokens", "6", "--device", "cpu"]
     if setting == "retrieval":
-        args += ["--clip", str(clip)]
+        args += ["--clip", str(clip), "--detector", str(tiny_yolo)]
     assert main(args) == 0, capsys.readouterr().err
     records = json.loads(out.read_text())
     assert [r[0] for r in records] == list(queries)
@@ -190,3 +190,13 @@ def test_interrupted_run_resumes_where_it_stopped(setup, tmp_path, monkeypatch):
     calls.clear()
     assert main(args + ["--name-hint"]) == 0
     assert len(calls) == 3 and all(c.endswith(NAME_HINT) for c in calls)
+
+
+def test_max_pixels_bounds_the_image_size(setup):
+    from curate.evaluate.caption import QwenCaptioner
+
+    _, _, qwen, _ = setup
+    captioner = QwenCaptioner(qwen, device="cpu", max_pixels=8 * 28 * 28)
+    assert captioner.processor.image_processor.size["longest_edge"] == 8 * 28 * 28
+    grid = captioner.processor(text=["<|vision_start|><|image_pad|><|vision_end|>"], images=[make_image(5, size=(600, 400))], return_tensors="pt")["image_grid_thw"]
+    assert int(grid.prod()) * 14 * 14 <= 8 * 28 * 28
