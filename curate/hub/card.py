@@ -55,7 +55,8 @@ def size_category(n: int) -> str:
 
 def generated_metadata(manifest: dict) -> dict:
     return {
-        "pretty_name": f"RePIC mixture {manifest.get('name', '')} {manifest.get('version', '')}".strip(),
+        # version-independent: a later version reads this card back as the repo's existing metadata
+        "pretty_name": f"RePIC mixture {manifest.get('name', '')}".strip(),
         "license": "other",
         "license_name": "mixed-source-terms-noncommercial-research",
         "task_categories": ["image-text-to-text", "visual-question-answering"],
@@ -105,7 +106,7 @@ def draw_composition_chart(by_task_source: dict, path: Path) -> Path:
     colours = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(sources)}
     font = ImageFont.load_default()
     left, right, top, bar_h, gap = 110, 70, 40, 28, 14
-    width, height = 760, top + len(tasks) * (bar_h + gap) + 30 + 22 * ((len(sources) + 3) // 4)
+    width, height = 760, top + len(tasks) * (bar_h + gap) + 14 + 22 * ((len(sources) + 3) // 4)
     img = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(img)
     draw.text((left, 10), "examples per task, by source", fill="black", font=font)
