@@ -144,8 +144,9 @@ def plan_mixture(recipe: Recipe, tables: dict[str, SourceTables], *, excluded_im
     plans = [p for task in PLAN_ORDER for p in by_task[task]]
     order = np.random.default_rng(derive_seed(recipe.seed, "mixture-order")).permutation(len(plans))
     plans = [plans[i] for i in order]
-    _summarize(plans, task_counts, stats)
+    _summarize(plans, task_counts, stats, recipe.tasks.oct.hard_negative_fraction, {n: st.kind for n, st in prepared.items()})
     quarantine = pl.concat(ctx.quarantine, how="vertical") if ctx.quarantine else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    quarantine = quarantine.sort("source", "stage", "reason", "record_id", "detail")  # joins do not keep row order
     return PlanResult(plans=plans, quarantine=quarantine, stats=stats)
 
 
@@ -200,7 +201,7 @@ def _plan_task(ctx: PlanContext, task: str, total: int, tables: dict[str, Source
     return [p for s in weights for p in got[s]]
 
 
-def _summarize(plans: list[ExamplePlan], task_counts: dict[str, int], stats: dict) -> None:
+def _summarize(plans: list[ExamplePlan], task_counts: dict[str, int], stats: dict, hard_fraction: float, kinds: dict[str, str]) -> None:
     stats["task_requested"] = dict(task_counts)
     stats["task_planned"] = {t: sum(1 for p in plans if p.task == t) for t in TASKS}
     stats["total_planned"] = len(plans)
@@ -217,4 +218,9 @@ def _summarize(plans: list[ExamplePlan], task_counts: dict[str, int], stats: dic
     stats["oct_answers"] = answers
     stats["oct_by_source"] = by_source
     stats["hard_negatives"] = {s: v["hard"] for s, v in by_source.items()}
+    for s, v in sorted(by_source.items()):
+        wanted = round(v["no"] * hard_fraction)
+        if v["hard"] < wanted:
+            stats["notes"].append(f"{s}: oct: {v['hard']} hard negatives of {wanted} wanted "
+                                  f"({'CelebA identities have no category to share' if kinds.get(s) == 'celeba' else 'too few same-category queries left'})")
     stats["names_per_example"] = {t: (sum(len(p.names) for p in plans if p.task == t) / max(1, stats["task_planned"][t])) for t in TASKS}
