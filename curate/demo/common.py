@@ -59,7 +59,13 @@ def light(img: Image.Image, rng: np.random.Generator, strength: float = 1.0) -> 
     contrast = 1.0 + strength * rng.uniform(-0.3, 0.3)
     tint = 1.0 + strength * rng.uniform(-0.08, 0.08, size=3)
     mean = a.mean()
-    a = ((a - mean) * contrast + mean) * brightness * tint
+    # directional light: a linear ramp across the image in a random direction
+    h, w = a.shape[:2]
+    theta = rng.uniform(0, 2 * np.pi)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    ramp = ((xx / max(w - 1, 1) - 0.5) * np.cos(theta) + (yy / max(h - 1, 1) - 0.5) * np.sin(theta))
+    shade = 1.0 + strength * rng.uniform(0.0, 0.3) * ramp[..., None]
+    a = ((a - mean) * contrast + mean) * brightness * tint * shade
     return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
 
 

@@ -194,12 +194,15 @@ def _canonical(inst: Instance) -> Image.Image:
     return img
 
 
-def sprite(inst: Instance, height: int, angle: float = 0.0, mirror: bool = False) -> Image.Image:
-    """The instance drawn ``height`` pixels tall (before rotation), rotated by ``angle`` degrees."""
+def sprite(inst: Instance, height: int, angle: float = 0.0, mirror: bool = False, turn: float = 1.0) -> Image.Image:
+    """The instance drawn ``height`` pixels tall (before rotation), rotated by ``angle`` degrees.
+
+    ``turn`` (0.7-1.0) narrows the drawing as if the object were turned away from the camera.
+    """
     img = _canonical(inst)
     if mirror:
         img = img.transpose(Image.FLIP_LEFT_RIGHT)
-    w = max(4, round(img.width * height / 200))
+    w = max(4, round(img.width * height / 200 * turn))
     img = img.resize((w, max(4, height)), Image.BILINEAR)
     if angle:
         img = img.rotate(angle, resample=Image.BICUBIC, expand=True)
@@ -209,7 +212,7 @@ def sprite(inst: Instance, height: int, angle: float = 0.0, mirror: bool = False
     return img.crop(bbox) if bbox else img
 
 
-def random_pose(inst: Instance, rng: np.random.Generator) -> tuple[float, bool]:
-    """(angle, mirror): free rotation for shapes that lie around, a tilt for upright ones."""
+def random_pose(inst: Instance, rng: np.random.Generator) -> tuple[float, bool, float]:
+    """(angle, mirror, turn): free rotation for shapes that lie around, a tilt for upright ones."""
     angle = float(rng.uniform(-180, 180)) if inst.shape in FREE_ROTATION else float(rng.uniform(-25, 25))
-    return angle, bool(rng.random() < 0.5)
+    return angle, bool(rng.random() < 0.5), float(rng.uniform(0.7, 1.0))

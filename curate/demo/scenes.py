@@ -109,8 +109,8 @@ def compose(
     placed: list[Placed] = []
     boxes: list[tuple[int, int, int, int]] = []
     for inst in instances:
-        angle, mirror = random_pose(inst, rng)
-        sp = sprite(inst, max(12, int(h * rng.uniform(*scale))), angle, mirror)
+        angle, mirror, turn = random_pose(inst, rng)
+        sp = sprite(inst, max(12, int(h * rng.uniform(*scale))), angle, mirror, turn)
         if sp.width >= w - 2 or sp.height >= h - 2:
             sp = sp.resize((max(4, sp.width // 2), max(4, sp.height // 2)), Image.NEAREST)
         for _ in range(40):
