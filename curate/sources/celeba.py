@@ -6,7 +6,7 @@ Files under ``spec.root`` (see ``shared/reference/sources.md`` 1.3):
 ``list_attr_celeba.txt`` (optional; gives the ``attributes`` table).
 
 The identity list is the catalogue: an image named in another file but not
-there is quarantined as ``unknown_image``. ``image_id`` is the file stem
+there is quarantined as ``image_unknown``. ``image_id`` is the file stem
 (``000001``), so the aligned PNG release (``000001.png``) is found too.
 
 * ``images: aligned``: the 178x218 aligned crops are whole-face images, so no
@@ -31,7 +31,8 @@ import polars as pl
 
 from curate import progress
 from curate.errors import UserError
-from curate.sources.common import check_image, safe_join, xywh_to_xyxy
+from curate.sources.common import safe_join, xywh_to_xyxy
+from curate.sources.imagecheck import check_file
 from curate.sources.textfiles import Listing, parse_int, read_listing
 from curate.tables import SourceTables, from_rows, quarantine_row
 
@@ -77,9 +78,9 @@ class _Reader:
             if image in self.rejected:
                 continue  # already quarantined for a bad line or value elsewhere
             if image in out:
-                self.bad(image, "duplicate_id", f"{where}: listed again")
+                self.bad(image, "image_id_duplicate", f"{where}: listed again")
             elif known is not None and image not in known:
-                self.bad(image, "unknown_image", f"{where}: not in {IDENTITY_FILE}")
+                self.bad(image, "image_unknown", f"{where}: not in {IDENTITY_FILE}")
             else:
                 value, reason = parse(values)
                 if reason:
@@ -118,7 +119,7 @@ class _Reader:
             path = self.image_path(folder, image)
             if path is None:
                 continue
-            size, reason = check_image(path, spec.verify_images)
+            size, reason = check_file(path, spec.verify_images)
             if reason:
                 self.bad(image, reason, str(path))
                 continue

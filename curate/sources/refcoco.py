@@ -33,7 +33,8 @@ from pathlib import Path
 from curate import progress
 from curate.errors import UserError
 from curate.sources import safe_pickle
-from curate.sources.common import check_image, safe_join, xywh_to_xyxy
+from curate.sources.common import safe_join, xywh_to_xyxy
+from curate.sources.imagecheck import check_file
 from curate.tables import SourceTables, from_rows, quarantine_row
 
 CACHE_VERSION = 1
@@ -83,7 +84,7 @@ class Collector:
 
     def new_ref(self, dataset: str, ref_id: str) -> bool:
         if (dataset, ref_id) in self.refs_seen:
-            self.bad(dataset, ref_id, "duplicate_id", f"ref_id {ref_id} appears again")
+            self.bad(dataset, ref_id, "ref_id_duplicate", f"ref_id {ref_id} appears again")
             return False
         self.refs_seen.add((dataset, ref_id))
         return True
@@ -96,8 +97,8 @@ class Collector:
                 self.bad(dataset, image_id, self.checked[image_id][1], where)
         return self.checked[image_id]
 
-    def check_file(self, dataset: str, image_id: str, path: Path) -> tuple[tuple[int, int] | None, str]:
-        return self.image_checked(dataset, image_id, str(path), lambda: check_image(path, self.spec.verify_images))
+    def check_file(self, dataset: str, image_id: str, path: Path, expected=None) -> tuple[tuple[int, int] | None, str]:
+        return self.image_checked(dataset, image_id, str(path), lambda: check_file(path, self.spec.verify_images, expected))
 
     def sentences(self, dataset: str, ref_id: str, raw) -> list[tuple[str, str]]:
         """Valid (sent_id, expression) pairs of a ref's sentence list; the others are quarantined."""
@@ -119,7 +120,7 @@ class Collector:
             if not isinstance(text, str) or not text.strip():
                 self.bad(dataset, f"{ref_id}:{sid}", "empty_expression", repr(text)[:120])
             elif (dataset, sid) in self.sents_seen:
-                self.bad(dataset, f"{ref_id}:{sid}", "duplicate_id", f"sent_id {sid} appears again")
+                self.bad(dataset, f"{ref_id}:{sid}", "sent_id_duplicate", f"sent_id {sid} appears again")
             else:
                 self.sents_seen.add((dataset, sid))
                 out.append((sid, " ".join(text.split())))
@@ -190,7 +191,7 @@ class Instances:
             if not _is_int(iid):
                 c.bad(dataset, f"images[{i}]", "image_malformed", repr(img)[:120])
             elif iid in self.images or iid in self.bad_images:
-                c.bad(dataset, iid, "duplicate_id", f"image id {iid} appears again (images[{i}])")
+                c.bad(dataset, iid, "image_id_duplicate", f"image id {iid} appears again (images[{i}])")
             else:
                 name, w, h = img.get("file_name"), img.get("width"), img.get("height")
                 reason = ("wrong_type" if not isinstance(name, str) or not all(_is_int(v) and v > 0 for v in (w, h))
@@ -205,13 +206,13 @@ class Instances:
             if not _is_int(aid):
                 c.bad(dataset, f"annotations[{i}]", "annotation_malformed", repr(ann)[:120])
             elif aid in self.anns or aid in self.bad_anns:
-                c.bad(dataset, aid, "duplicate_id", f"annotation id {aid} appears again (annotations[{i}])")
+                c.bad(dataset, aid, "annotation_id_duplicate", f"annotation id {aid} appears again (annotations[{i}])")
             elif ann.get("image_id") in self.bad_images:
                 self.bad_anns[aid] = self.bad_images[ann["image_id"]]  # the image's row explains it
             else:
                 img = self.images.get(ann.get("image_id"))
-                box, reason = (None, "unknown_image") if img is None else \
-                    (None, "unknown_category") if ann.get("category_id") not in self.cats else \
+                box, reason = (None, "image_unknown") if img is None else \
+                    (None, "category_unknown") if ann.get("category_id") not in self.cats else \
                     xywh_to_xyxy(ann.get("bbox"), img["width"], img["height"])
                 if box is None:
                     self.bad_anns[aid] = reason
@@ -247,7 +248,7 @@ def _read_pickle_dataset(c: Collector, dataset: str) -> None:
             c.bad(dataset, ref_id, inst.bad_anns.get(aid) or inst.bad_images[iid], f"its annotation {aid} or image {iid} is quarantined")
             continue
         if aid not in inst.anns:
-            c.bad(dataset, ref_id, "unknown_annotation", f"ann_id {aid} is not in instances.json")
+            c.bad(dataset, ref_id, "annotation_unknown", f"ann_id {aid} is not in instances.json")
             continue
         ann, box = inst.anns[aid]
         if ann["image_id"] != iid:
@@ -258,7 +259,7 @@ def _read_pickle_dataset(c: Collector, dataset: str) -> None:
             continue
         img = inst.images[iid]
         path = folder / img["file_name"]
-        size, reason = c.check_file(dataset, image_id, path)
+        size, reason = c.check_file(dataset, image_id, path, (img["width"], img["height"]))
         if reason:
             c.bad(dataset, ref_id, reason, f"image {image_id}: {path}")
             continue

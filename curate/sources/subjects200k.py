@@ -25,17 +25,15 @@ is kept as ``SourceTables.revision`` (``ORG/NAME@<commit sha>``).
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from PIL import Image
-
 from curate import progress
 from curate.errors import UserError
 from curate.imageio import parquet_ref
+from curate.sources.imagecheck import check_bytes
 from curate.tables import SourceTables, from_rows, quarantine_row
 
 CACHE_VERSION = 1
@@ -104,28 +102,6 @@ def open_shard(path: Path) -> pq.ParquetFile:
 
 
 # ---------------------------------------------------------------- rows
-def embedded_image_size(img, mode: str) -> tuple[tuple[int, int] | None, str]:
-    """(size, reason) for an HF ``Image`` value (struct with ``bytes``, or raw bytes), per ``verify_images``.
-
-    Besides the header, a JPEG must end with its end-of-image marker: a file cut
-    mid-scan has an intact header and would only fail when decoded (the bytes
-    are in memory already, so this costs nothing).
-    """
-    data = img.get("bytes") if isinstance(img, dict) else img
-    if mode == "none":
-        return None, ""
-    if not data:
-        return None, "image_missing"
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            size, fmt = im.size, im.format
-    except Exception:
-        return None, "image_unreadable"
-    if fmt == "JPEG" and b"\xff\xd9" not in data[-4096:]:
-        return None, "image_truncated"
-    return size, ""
-
-
 def _inside(box, size) -> bool:
     x1, y1, x2, y2 = box
     return 0 <= x1 < x2 <= size[0] and 0 <= y1 < y2 <= size[1]
@@ -169,7 +145,7 @@ class _Reader:
             missing = [k for k in TEXTS if not (isinstance(desc, dict) and isinstance(desc.get(k), str) and desc[k].strip())]
             self.reject("index", pair_id, "description_missing", f"empty or missing: {', '.join(missing)}")
             return False
-        size, reason = embedded_image_size(rec.get("image"), self.spec.verify_images)
+        size, reason = check_bytes(rec.get("image"), self.spec.verify_images)
         if reason:
             self.reject("index", pair_id, reason, f"{shard} row {r}")
             return False

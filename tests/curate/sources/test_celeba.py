@@ -111,11 +111,11 @@ def test_bad_records_become_quarantine_rows(tmp_path):
     r = reasons(st)
     assert r["identity_invalid"] == ["000006.jpg"]
     assert r["malformed_line"] == ["000007.jpg"]
-    assert r["duplicate_id"] == ["000001.jpg"]
-    assert r["unknown_image"] == ["000099.jpg"]  # 000007.jpg was already quarantined as malformed
+    assert r["image_id_duplicate"] == ["000001.jpg"]
+    assert r["image_unknown"] == ["000099.jpg"]  # 000007.jpg was already quarantined as malformed
     assert r["partition_invalid"] == ["000010.jpg"]
     details = dict(st.quarantine.select("reason", "detail").iter_rows())
-    assert details["duplicate_id"] == "identity_CelebA.txt:8: listed again"
+    assert details["image_id_duplicate"] == "identity_CelebA.txt:8: listed again"
     assert details["malformed_line"] == "identity_CelebA.txt:7: expected 2 fields, found 1"
     assert r["no_partition"] == ["000008.jpg"]
     assert r["path_traversal"] == ["../../etc/000009.jpg"]
@@ -127,6 +127,10 @@ def test_bad_records_become_quarantine_rows(tmp_path):
 def test_missing_images_and_limit(tmp_path):
     root = make_celeba(tmp_path / "celeba")
     (root / "img_align_celeba" / "000002.jpg").unlink()
+    cut = root / "img_align_celeba" / "000004.jpg"
+    cut.write_bytes(cut.read_bytes()[:-40])  # header intact, end-of-image marker gone
+    st = celeba.read("celeba", spec(root, splits=["test"]))
+    assert reasons(st) == {"image_truncated": ["000004.jpg"]}
     st = celeba.read("celeba", spec(root, splits=["train", "val", "test"], limit=2))
     assert st.images["image_id"].to_list() == ["000001", "000003"]
     assert reasons(st) == {"image_missing": ["000002.jpg"]}
@@ -180,7 +184,7 @@ def test_generated_demo_corpus(tmp_path):
     from curate.demo.corpus import generate_corpus
 
     generate_corpus(tmp_path, size="tiny", faults=True)
-    faults = [f for f in json.loads((tmp_path / "FAULTS.json").read_text()) if f["source"] == "celeba" and f["stage"] == "index"]
+    faults = [f for f in json.loads((tmp_path / "FAULTS.json").read_text()) if f["source"] == "celeba"]  # decode stage too
     assert faults
     all_splits = ["train", "val", "test"]
     wild = celeba.read("celeba", spec(tmp_path / "celeba", images="wild", splits=all_splits))

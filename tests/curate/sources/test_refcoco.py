@@ -139,18 +139,29 @@ def test_bad_refs_become_quarantine_rows(tmp_path):
     st = refcoco.read("refcoco", spec(root, datasets=["refcoco"]))
     assert reasons(st) == {
         # instances.json records (record id = annotation / image id), then the refs on them
-        ("annotations[11]", "annotation_malformed"), ("1", "bbox_out_of_bounds"), ("2", "unknown_category"), ("3", "bbox_nan"),
+        ("annotations[11]", "annotation_malformed"), ("1", "bbox_out_of_bounds"), ("2", "category_unknown"), ("3", "bbox_nan"),
         ("4", "bbox_zero_area"), ("77", "path_traversal"), ("88", "image_missing"), ("30", "image_unreadable"),
-        ("101", "bbox_out_of_bounds"), ("102", "unknown_category"), ("103", "bbox_nan"), ("104", "bbox_zero_area"),
+        ("101", "bbox_out_of_bounds"), ("102", "category_unknown"), ("103", "bbox_nan"), ("104", "bbox_zero_area"),
         ("105", "path_traversal"), ("106", "image_missing"), ("107", "image_unreadable"),
-        ("1099", "unknown_annotation"), ("540762", "image_mismatch"),
+        ("1099", "annotation_unknown"), ("540762", "image_mismatch"),
         # refs and sentences
-        ("22758", "duplicate_id"), ("10", "ref_malformed"), ("11:11", "empty_expression"), ("11:#1", "sentence_malformed"),
-        ("11:64727", "duplicate_id"), ("12", "no_expression"), ("#15", "ref_malformed"),
+        ("22758", "ref_id_duplicate"), ("10", "ref_malformed"), ("11:11", "empty_expression"), ("11:#1", "sentence_malformed"),
+        ("11:64727", "sent_id_duplicate"), ("12", "no_expression"), ("#15", "ref_malformed"),
     }
     assert st.quarantine.filter(record_id="22758")["detail"][0].startswith("refcoco: ")
     assert st.get("referring").filter(ref_id="11")["expression"].to_list() == ["fine"]
     assert st.images["image_id"].to_list() == ["9"]
+
+
+def test_truncated_and_wrongly_sized_image_files(tmp_path):
+    root = make_pickle_layout(tmp_path / "refcoco", {"refcoco": REFS})
+    cut = root / "images" / "train2014" / coco_name(25)
+    cut.write_bytes(cut.read_bytes()[:-30])
+    (root / "images" / "train2014" / coco_name(30)).write_bytes(jpeg((300, 300)))  # instances.json says 400x400
+    st = refcoco.read("refcoco", spec(root, datasets=["refcoco"], splits=["test"]))
+    assert reasons(st) == {("25", "image_truncated"), ("22760", "image_truncated"),
+                           ("30", "image_size_mismatch"), ("22761", "image_size_mismatch")}
+    assert refcoco.read("refcoco", spec(root, datasets=["refcoco"], splits=["test"], verify_images="exists")).images.height == 2
 
 
 def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
@@ -294,7 +305,7 @@ def test_generated_demo_corpus(tmp_path):
     from curate.demo.corpus import generate_corpus
 
     generate_corpus(tmp_path, size="tiny", faults=True)
-    faults = [f for f in json.loads((tmp_path / "FAULTS.json").read_text()) if f["source"] == "refcoco" and f["stage"] == "index"]
+    faults = [f for f in json.loads((tmp_path / "FAULTS.json").read_text()) if f["source"] == "refcoco"]  # decode stage too
     assert faults
     st = refcoco.read("refcoco", spec(tmp_path / "refcoco", datasets=["refcoco", "refcoco+", "refcocog"], splits=["train", "val", "test"]))
     assert {f["record_id"] for f in faults} <= set(st.quarantine["record_id"])
