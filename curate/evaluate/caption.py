@@ -136,7 +136,7 @@ def resolve_query_image(image: str, queries_file: Path) -> Path:
     return queries_file.parent / p
 
 
-def open_images(paths: list[Path]) -> list[Image.Image]:
+def open_images(paths: list[Path], what: str = "query") -> list[Image.Image]:
     images, bad = [], []
     for p in paths:
         try:
@@ -144,7 +144,7 @@ def open_images(paths: list[Path]) -> list[Image.Image]:
         except Exception:
             bad.append(p)
     if bad:
-        raise UserError(f"{len(bad)} query image(s) missing or unreadable, e.g. {bad[0]}")
+        raise UserError(f"{len(bad)} {what} image(s) missing or unreadable, e.g. {bad[0]}")
     return images
 
 
@@ -267,7 +267,7 @@ def run_captioning(model: Path, db_path: Path, queries_file: Path, out: Path, op
     else:
         demos = retrieved_demos(db, Path(db_path), query_images, opts, k)
     demo_images = {d.image: None for row in demos for d in row}
-    opened = dict(zip(demo_images, open_images(list(demo_images))))
+    opened = dict(zip(demo_images, open_images(list(demo_images), "database")))
 
     records = list(done)
     if todo:
