@@ -140,8 +140,9 @@ def _plan(recipe: Recipe, work: Path, rhash: str, build_dir: Path, executor, log
     state = {"format": STATE_FORMAT, "recipe_hash": rhash, "sources": fps, "n_plans": len(plans), "n_parts": n_parts,
              "plan_fingerprint": plan_fp, "plan_stats": result.stats, "exclude_hashes": sorted(hashes),
              "excluded_images": len(excluded)}
-    atomic_write_text(work / "state.json", json.dumps(state, sort_keys=True, default=str))
-    return state
+    text = json.dumps(state, sort_keys=True, default=str)
+    atomic_write_text(work / "state.json", text)
+    return json.loads(text)  # exactly what a resumed build reads back
 
 
 def _crop(recipe: Recipe, work: Path, plans: list[ExamplePlan], state: dict, executor, log) -> dict:
