@@ -80,6 +80,7 @@ def tiny_yolo(tmp_path_factory) -> Path:
     from curate.evaluate.retrieval import ultralytics_offline
 
     ultralytics_offline()
+    pytest.importorskip("ultralytics")
     from ultralytics import YOLO
 
     path = tmp_path_factory.mktemp("yolo") / "tiny-yolo.pt"
@@ -92,6 +93,7 @@ def tiny_world(tmp_path_factory) -> Path:
     from curate.evaluate.retrieval import ultralytics_offline
 
     ultralytics_offline()
+    pytest.importorskip("ultralytics")
     from ultralytics import YOLOWorld
 
     path = tmp_path_factory.mktemp("yolo") / "tiny-world.pt"
