@@ -77,6 +77,10 @@ def generate_corpus(root: Path, *, seed: int = 0, size: str = "demo", faults: bo
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise UserError(f"{root}: exists and is not a folder; choose another place for the demo corpus")
+    existing = [kind for kind in SOURCES if (root / kind).exists()]
+    if existing and not (root / "TRUTH.json").is_file():
+        raise UserError(f"{root}: already holds {', '.join(existing)} but is not a generated demo corpus; "
+                        "choose another folder (the generator replaces its source folders)")
     cfg = SIZES[size]
     log = FaultLog() if faults else None
     truth: dict = {"seed": seed, "size": size}

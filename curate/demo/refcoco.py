@@ -167,9 +167,9 @@ def _inject(data: dict, base: Path, refs: list[dict], log: FaultLog) -> None:
     bad = copy.deepcopy(refs[0])
     bad.update(ref_id=next_ref, ann_id=max(anns) + 999)
     refs.append(bad)
-    log.add("refcoco", next_ref, "missing_annotation", "refcoco/refs(unc).p", detail="ann_id not in instances.json")
+    log.add("refcoco", next_ref, "missing_annotation", "refcoco/refs(unc).p", detail="ann_id not in instances.json (also in refs(google).p)")
     broken = copy.deepcopy(refs[1])
     del broken["sentences"]
     broken["ref_id"] = next_ref + 1
     refs.append(broken)
-    log.add("refcoco", next_ref + 1, "malformed_record", "refcoco/refs(unc).p", detail="ref has no 'sentences'")
+    log.add("refcoco", next_ref + 1, "malformed_record", "refcoco/refs(unc).p", detail="ref has no 'sentences' (also in refs(google).p)")

@@ -41,6 +41,8 @@ def test_same_seed_gives_byte_identical_files_and_another_seed_differs(faulty, t
     out = generate_corpus(tmp_path / "again", seed=0, size="tiny", faults=True)
     assert set(out) == set(SOURCES) and all(p.is_dir() for p in out.values())
     assert _digest(tmp_path / "again") == _digest(faulty)
+    generate_corpus(tmp_path / "again", seed=0, size="tiny")  # regenerating in place replaces the corpus
+    assert load_faults(tmp_path / "again") == [] and not (tmp_path / "again/coco/evil.jpg").exists()
     generate_corpus(tmp_path / "other", seed=1, size="tiny")
     a, b = _digest(tmp_path / "other"), _digest(faulty)
     assert a["coco/annotations/instances_train2017.json"] != b["coco/annotations/instances_train2017.json"]
@@ -55,6 +57,13 @@ def test_root_that_is_a_file_is_a_user_error(tmp_path):
     (tmp_path / "corpus").write_text("not a folder")
     with pytest.raises(UserError, match="not a folder"):
         generate_corpus(tmp_path / "corpus", size="tiny")
+
+
+def test_refuses_to_replace_source_folders_it_did_not_generate(tmp_path):
+    (tmp_path / "coco" / "train2017").mkdir(parents=True)  # e.g. a real COCO download
+    with pytest.raises(UserError, match="not a generated demo corpus"):
+        generate_corpus(tmp_path, size="tiny")
+    assert (tmp_path / "coco" / "train2017").is_dir()
 
 
 def _mask_contrast(img: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int]) -> float:
