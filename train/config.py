@@ -78,6 +78,7 @@ class TrainConfig(_Model):
     freeze_vision: Literal[True] = True
     attn_implementation: str = "sdpa"
     trainer: Literal["stock", "fast"] = "stock"  # "fast": train.fast.FastGRPOTrainer (same loss, see docs)
+    lm_checkpoint_every: int = Field(1, ge=1)  # fast trainer only: checkpoint every n-th LM layer (1 = all)
     # GRPO
     num_generations: int = Field(8, ge=2)
     per_device_train_batch_size: int = Field(8, ge=1)  # completions per GPU and micro-step

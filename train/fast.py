@@ -15,7 +15,8 @@ Levers (each keeps the loss and the LoRA gradients the same; tests/train/test_fa
 both against the stock trainer on a fixed batch):
 
 * the ``patch_embed`` require-grads hook is removed; the language model's hook stays;
-* ViT blocks are not checkpointed (only language-model layers are);
+* ViT blocks are not checkpointed (only language-model layers are); optionally only every
+  n-th language-model layer is checkpointed (``lm_checkpoint_every``; more memory, less recompute);
 * image features are computed under ``no_grad`` once per distinct image (exact pixel
   equality) and reused by every pass of the same generation batch.
 
@@ -48,6 +49,18 @@ def remove_vision_grad_hooks(visual: torch.nn.Module) -> int:
     for key in doomed:
         del hooks[key]
     return len(doomed)
+
+
+def checkpoint_every(model: torch.nn.Module, n: int) -> int:
+    """Checkpoint only every ``n``-th language-model decoder layer; returns how many stay checkpointed."""
+    layers = [m for name, m in model.named_modules() if name.endswith("language_model.layers") or name == "model.layers"]
+    kept = 0
+    for layer_list in layers[:1]:
+        for i, layer in enumerate(layer_list):
+            if getattr(layer, "gradient_checkpointing", False):
+                layer.gradient_checkpointing = i % n == 0
+                kept += int(layer.gradient_checkpointing)
+    return kept
 
 
 def disable_vision_checkpointing(visual: torch.nn.Module) -> int:
@@ -122,9 +135,10 @@ class VisionFeatureCache:
 class FastGRPOTrainer(GRPOTrainer):
     """GRPOTrainer that treats the frozen vision tower as frozen (see the module docstring)."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, lm_checkpoint_every: int = 1, **kwargs):
         super().__init__(*args, **kwargs)
         self.vision_cache: VisionFeatureCache | None = None
+        self.lm_checkpoint_every = lm_checkpoint_every
         owner = find_vision_owner(self.model)
         if owner is None:
             log.warning("FastGRPOTrainer: no Qwen-style vision tower found; running the stock path")
@@ -132,10 +146,28 @@ class FastGRPOTrainer(GRPOTrainer):
         if any(p.requires_grad for p in owner.visual.parameters()):
             log.warning("FastGRPOTrainer: the vision tower has trainable parameters; running the stock path")
             return
-        remove_vision_grad_hooks(owner.visual)
-        disable_vision_checkpointing(owner.visual)
         self.vision_cache = VisionFeatureCache(owner)
         owner.get_image_features = self.vision_cache.image_features  # instance attribute shadows the method
+        # Trainer and TRL call gradient_checkpointing_enable() at train start and after every generation;
+        # it re-adds the hooks and re-checkpoints every block, so the levers are re-applied after each call.
+        from transformers import PreTrainedModel
+
+        base = next(m for m in self.model.modules() if isinstance(m, PreTrainedModel))  # PEFT delegates to it
+        enable = base.gradient_checkpointing_enable
+
+        def gradient_checkpointing_enable(*args, **kwargs):
+            enable(*args, **kwargs)
+            self._apply_levers()
+
+        base.gradient_checkpointing_enable = gradient_checkpointing_enable
+        self._apply_levers()
+
+    def _apply_levers(self) -> None:
+        visual = self.vision_cache.visual
+        remove_vision_grad_hooks(visual)
+        disable_vision_checkpointing(visual)
+        if self.lm_checkpoint_every > 1:
+            checkpoint_every(self.model, self.lm_checkpoint_every)
 
     def _generate_and_score_completions(self, inputs):
         if self.vision_cache is not None:

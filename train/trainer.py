@@ -7,6 +7,7 @@ model and train. ``training_manifest.json`` is written before training starts (s
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -190,6 +191,8 @@ def build_trainer(cfg: TrainConfig, data, model: ModelSource, output_dir: Path, 
     args = grpo_config(cfg, output_dir, model, names)
     instance = model.path if cfg.use_lora else load_full_model(model, args)
     cls = trainer_class(cfg)
+    if cfg.trainer == "fast":
+        cls = functools.partial(cls, lm_checkpoint_every=cfg.lm_checkpoint_every)
     return cls(
         model=instance,
         reward_funcs=rewards,

@@ -10,14 +10,14 @@ from train.fast import FastGRPOTrainer
 from train.trainer import build_trainer, resolve_model, run_training
 
 
-@pytest.fixture
-def pair(tiny_model, tiny_build, tmp_path):
+@pytest.fixture(params=[1, 2], ids=["ckpt-all", "ckpt-every-2"])
+def pair(request, tiny_model, tiny_build, tmp_path):
     """A stock and a fast trainer with identical (non-zero) LoRA weights, in training mode."""
     data = load_training_data(str(tiny_build))
     overrides = {**SMALL, "per_device_train_batch_size": 4, "max_steps": 1}
     trainers = []
     for kind in ("stock", "fast"):
-        cfg = load_config(None, {**overrides, "trainer": kind})
+        cfg = load_config(None, {**overrides, "trainer": kind, "lm_checkpoint_every": request.param})
         trainers.append(build_trainer(cfg, data, resolve_model(str(tiny_model)), tmp_path / kind, [even_token_fraction]))
     g = torch.Generator().manual_seed(0)
     weights = {n: torch.randn(p.shape, generator=g) * 0.05 for n, p in trainers[0].model.named_parameters() if "lora_" in n}
@@ -49,6 +49,9 @@ def _vision_block_calls(trainer):
 def test_same_rollouts_loss_and_lora_gradients_as_stock(pair):
     stock, fast, batch = pair
     assert type(fast) is FastGRPOTrainer and fast.vision_cache is not None
+    lm_layers = [m for n, m in fast.model.named_modules() if n.endswith("language_model.layers")][0]
+    expected = [True, True] if fast.lm_checkpoint_every == 1 else [True, False]
+    assert [layer.gradient_checkpointing for layer in lm_layers] == expected
     generated = []
     for trainer in (stock, fast):
         torch.manual_seed(123)
@@ -77,6 +80,7 @@ def test_same_rollouts_loss_and_lora_gradients_as_stock(pair):
     assert calls_s == 2 and calls_f == 0
 
 
+@pytest.mark.parametrize("pair", [1], indirect=True)
 def test_each_distinct_image_is_encoded_once_per_generation_batch(pair):
     _, fast, batch = pair
     distinct = {(im.size, im.tobytes()) for row in batch for im in row["images"]}
