@@ -11,6 +11,7 @@ decides shard sizes; a shard above ``max_shard_bytes`` is refused with a hint.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from curate.hub.refs import MANIFEST, REPO_ID_RE, hub_error, load_build, read_ma
 
 DEFAULT_MAX_SHARD_BYTES = 500 * 1024 * 1024
 DEFAULT_FILES_PER_COMMIT = 100
-STALE_PARENT_RETRIES = 3
+STALE_PARENT_RETRIES = 3  # tries of the commit when the repo changed under us (412) or is busy (409)
 
 
 @dataclass(frozen=True)
@@ -168,9 +169,10 @@ def publish(build_dir: Path, repo_id: str, *, private: bool = False, message: st
                 commit = _attempt(api, build_dir, repo_id, tag, manifest, message, files_per_commit)
                 break
             except HfHubHTTPError as exc:
-                if not _is_status(exc, 412) or attempt == STALE_PARENT_RETRIES:
+                if not (_is_status(exc, 412) or _is_status(exc, 409)) or attempt == STALE_PARENT_RETRIES:
                     raise
-                stage = "checking existing tags"  # someone else committed: look again, then retry
+                stage = "checking existing tags"  # someone else committed (412) or is committing (409): look again
+                time.sleep(attempt)
                 done = _existing_tag(api, repo_id, tag, manifest)
                 if done is not None:
                     return done
@@ -187,8 +189,10 @@ def publish(build_dir: Path, repo_id: str, *, private: bool = False, message: st
     except UserError:
         raise
     except Exception as exc:
-        if _is_status(exc, 412):
-            detail = f"the repo kept changing during the upload (412 stale parent, {STALE_PARENT_RETRIES} tries)"
+        if _is_status(exc, 412) or (_is_status(exc, 409) and stage == "uploading and committing"):
+            code = getattr(exc.response, "status_code", "?")
+            detail = f"the repo kept changing during the upload (HTTP {code}: stale parent or concurrent commit, " \
+                     f"{STALE_PARENT_RETRIES} tries)"
         else:
             detail = str(hub_error(exc, "the Hub request failed"))
         raise UserError(scrub(f"publishing {repo_id}@{tag} failed while {stage}: {detail}; "

@@ -85,7 +85,8 @@ def test_single_dropped_upload_is_retried_transparently(hub, build_dir, monkeypa
     assert hub.tags(REPO) == {"v1.0.0": result.commit}
 
 
-def test_stale_parent_is_retried(hub, build_dir):
+def test_stale_parent_is_retried(hub, build_dir, monkeypatch):
+    monkeypatch.setattr(time, "sleep", lambda s: None)
     # another writer commits to main just before our commit arrives: a real 412 for our parentCommit
     hub.fail_request(1, method="POST", path_contains="/commit/main", action="race")
     result = publish(build_dir, REPO)
@@ -96,9 +97,18 @@ def test_stale_parent_is_retried(hub, build_dir):
     assert "CONCURRENT.txt" in hub.files(REPO, "v1.0.0")  # the other writer's file is kept
 
 
-def test_stale_parent_every_time_is_reported(hub, build_dir):
+def test_concurrent_commit_conflict_is_retried(hub, build_dir, monkeypatch):
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    hub.fail_request(1, method="POST", path_contains="/commit/main", action="409")
+    result = publish(build_dir, REPO)
+    assert [r[2] for r in hub.requests("POST", "/commit/main")] == [409, 200]
+    assert hub.tags(REPO) == {"v1.0.0": result.commit}
+
+
+def test_stale_parent_every_time_is_reported(hub, build_dir, monkeypatch):
+    monkeypatch.setattr(time, "sleep", lambda s: None)
     hub.fail_request(1, method="POST", path_contains="/commit/main", action="race", times=10)
-    with pytest.raises(UserError, match="412 stale parent"):
+    with pytest.raises(UserError, match="HTTP 412: stale parent.*no tag was created"):
         publish(build_dir, REPO)
     assert hub.tags(REPO) == {}
 
