@@ -179,6 +179,7 @@ def test_missing_model_paths_are_user_errors(tmp_path):
         ClipEmbedder(tmp_path / "none")
     with pytest.raises(UserError, match="detector weights not found"):
         RegionDetector(tmp_path / "none.pt")
+    pytest.importorskip("ultralytics")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match="cannot load detector weights"):
