@@ -182,7 +182,7 @@ class CocoCollector:
             if reason:
                 status[i], keep[i] = IMAGE_REASONS.index(reason), False
                 self.reject(int(self.img_id[i]), reason, f"image {self.img_id[i]}: {path}"
-                            + (f" is {size[0]}x{size[1]}, the JSON says {width[i]}x{height[i]}" if size else ""))
+                            + (f" is {size[0]}x{size[1]}, the JSON says {width[i]}x{height[i]}" if reason == "image_size_mismatch" else ""))
 
     def _objects(self, img_ids, img_status, img_keep, img_w, img_h) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Decide every annotation (vectorized), then build the objects table column by column, freeing each
