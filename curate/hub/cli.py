@@ -19,7 +19,7 @@ def publish_cmd(
     max_shard_mb: int = typer.Option(DEFAULT_MAX_SHARD_BYTES // 2**20, "--max-shard-mb", help="Refuse data shards larger than this."),
     files_per_commit: int = typer.Option(DEFAULT_FILES_PER_COMMIT, "--files-per-commit", help="Files per commit for large builds."),
 ) -> None:
-    """Publish BUILD as an immutable version: one commit, then the tag v<version> on it."""
+    """Publish BUILD as an immutable version: its files in one commit (batches for very large builds), then the tag v<version>."""
     result = publish(build, repo, private=private, message=message, max_shard_bytes=max_shard_mb * 2**20,
                      files_per_commit=files_per_commit)
     console = Console(highlight=False, soft_wrap=True)
