@@ -294,3 +294,15 @@ def test_refcoco_location_and_size_words_are_true_of_the_target(clean):
                     assert all(target["area"] < a["area"] for a in same), s["sent"]
                 checked += bool(words & {"left", "right", "larger", "smaller"})
     assert checked >= 10
+
+
+def test_celeba_files_parse_with_torchvisions_reader(clean, monkeypatch):
+    datasets_mod = pytest.importorskip("torchvision.datasets")
+    # torchvision checks the real files' md5 sums; everything else is its ordinary parser
+    monkeypatch.setattr(datasets_mod.CelebA, "_check_integrity", lambda self: True)
+    ds = datasets_mod.CelebA(str(clean), split="all", target_type=["identity", "bbox", "landmarks", "attr"])
+    ident = (clean / "celeba/identity_CelebA.txt").read_text().split()
+    assert len(ds) == len(ident) // 2
+    img, (identity, bbox, landmarks, attr) = ds[0]
+    assert img.size == (178, 218) and int(identity) == int(ident[1])
+    assert bbox.shape == (4,) and landmarks.shape == (10,) and attr.shape == (40,)
