@@ -6,8 +6,12 @@ only check JSON types and store the fields in flat typed arrays (no Python dict
 kept per record); everything that needs another section -- duplicate ids,
 unknown images and categories, boxes against the image size, image files on
 disk -- is decided once at the end, vectorized, in :meth:`CocoCollector.finish`.
-Every rejected record gets one quarantine row; the reasons are listed in
-``REASONS`` below plus the box reasons of :func:`curate.sources.common.xywh_to_xyxy`.
+Every rejected record gets one quarantine row: ``IMAGE_REASONS`` / ``ANN_REASONS``
+below, plus ``wrong_type``, ``bbox_malformed`` and ``category_id_duplicate`` found per
+record. Each annotation of a rejected image is rejected with the image's reason.
+The vectorized box checks are those of :func:`curate.sources.common.xywh_to_xyxy`
+(same reasons, order and 1-pixel slack; the COCO tests check that they agree).
+In ``header`` mode a JPEG without its end marker is ``image_truncated``.
 """
 
 from __future__ import annotations
