@@ -26,7 +26,7 @@ from curate import progress
 from curate.build import manifest as mf
 from curate.build.crops import crop_jobs, extension, run_crop_job, store_key
 from curate.build.executor import make_executor
-from curate.build.materialize import PartSpec, atomic_write_text, materialize_part, read_plans, sha256_file, write_quarantine
+from curate.build.materialize import PartSpec, atomic_write_text, materialize_part, read_plans, row_schema, sha256_file, write_quarantine
 from curate.build.plan import ExamplePlan
 from curate.errors import BuildFailed, UserError
 from curate.recipe import Recipe, load_recipe, recipe_hash, resolved_yaml
@@ -163,7 +163,7 @@ def _crop(recipe: Recipe, work: Path, plans: list[ExamplePlan], state: dict, exe
 
 
 def _parts(recipe: Recipe, work: Path, state: dict, crops: dict, executor, log) -> list[dict]:
-    specs = []
+    specs, schema = [], row_schema()
     for i in range(state["n_parts"]):
         plans_path = work / "plans" / f"part-{i:05d}.jsonl"
         keys = {store_key(r) for p in read_plans(plans_path) for r in p.images}
@@ -172,7 +172,7 @@ def _parts(recipe: Recipe, work: Path, state: dict, crops: dict, executor, log) 
             meta_path=str(work / "parts" / f"part-{i:05d}.json"), store=str(work / "images"), ext=extension(recipe.crops),
             images={k: crops["images"][k] for k in keys if k in crops["images"]},
             failed={k: crops["failed"][k] for k in keys if k in crops["failed"]},
-            excluded=frozenset(crops["excluded"])))
+            excluded=frozenset(crops["excluded"]), schema=schema))
     done = sum(1 for s in specs if Path(s.meta_path).exists() and Path(s.out_path).exists())
     if done:
         log(f"resumed: {done} of {len(specs)} shards already done (not redone)")
