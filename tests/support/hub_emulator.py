@@ -77,6 +77,10 @@ class HubEmulator:
         with self._lock:
             self.rules.append(FailureRule(n, method, path_contains, action, times))
 
+    def clear_failures(self) -> None:
+        with self._lock:
+            self.rules.clear()
+
     def _failure_for(self, method: str, path: str) -> str | None:
         with self._lock:
             for rule in self.rules:

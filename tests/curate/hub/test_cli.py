@@ -77,7 +77,7 @@ def test_token_never_appears_in_output_logs_cards_or_manifests(hub, tmp_path, ca
     build = make_build(tmp_path / "b")
     hub.fail_request(1, method="POST", path_contains="/commit/", action="500", times=20)
     assert main(["publish", str(build), "--repo", REPO]) == 2  # a failed publish ...
-    hub.rules.clear()
+    hub.clear_failures()
     assert main(["publish", str(build), "--repo", REPO]) == 0  # ... then a good one
     assert main(["versions", REPO]) == 0
     assert main(["pull", f"{REPO}@v1.0.0", "--out", str(tmp_path / "p")]) == 0
