@@ -36,10 +36,13 @@ def _xy(i: int) -> pl.Expr:
     return pl.col("bbox").arr.get(i)
 
 
-def crop_candidates(objects: pl.DataFrame, images: pl.DataFrame, crops: Crops, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(candidates, quarantine). Candidates keep the objects columns plus path, width, height, crop (x1..y2)."""
+def crop_candidates(objects: pl.DataFrame, images: pl.DataFrame, crops: Crops, source: str, *,
+                    presorted: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(candidates, quarantine). Candidates keep the objects columns plus path, width, height and the
+    crop region cx1, cy1, cx2, cy2, sorted by (image_id, object_id) (``presorted``: objects already are)."""
     img = images.select("image_id", "path", "width", "height")
-    df = objects.join(img, on="image_id", how="left")
+    objects = objects if presorted else objects.sort("image_id", "object_id")
+    df = objects.join(img, on="image_id", how="left", maintain_order="left")
     x1, y1, x2, y2 = _xy(0), _xy(1), _xy(2), _xy(3)
     bw, bh = x2 - x1, y2 - y1
     mx, my = bw * crops.margin, bh * crops.margin
@@ -77,15 +80,15 @@ def crop_candidates(objects: pl.DataFrame, images: pl.DataFrame, crops: Crops, s
             cx1=pl.col("cx1").clip(0, None), cy1=pl.col("cy1").clip(0, None),
             cx2=pl.min_horizontal("cx2", W), cy2=pl.min_horizontal("cy2", H),
         )
-    good = good.drop("_bw", "_bh", "_reason").sort("image_id", "object_id")
+    good = good.drop("_bw", "_bh", "_reason")  # still sorted by (image_id, object_id): filters keep order
     return good, quarantine
 
 
 class SortedFrame:
     """A frame sorted by one string key, with O(log n) row-range lookups."""
 
-    def __init__(self, df: pl.DataFrame, key: str, *more: str):
-        self.df = df.sort(key, *more)
+    def __init__(self, df: pl.DataFrame, key: str, *more: str, presorted: bool = False):
+        self.df = df if presorted else df.sort(key, *more)
         self.key = key
         self._keys = self.df.get_column(key)
 
@@ -126,11 +129,19 @@ class PlanContext:
         self.used.add((source, image_id))
         return True
 
+    def sorted_objects(self, st) -> pl.DataFrame:
+        """The objects of one source sorted by (image_id, object_id), sorted once per plan."""
+        key = ("objects", st.source)
+        if key not in self.cache:
+            self.cache[key] = st.objects.sort("image_id", "object_id")
+        return self.cache[key]
+
     def crop_candidates(self, st) -> pl.DataFrame:
-        """The crop candidates of one source, computed once per plan (their rejections quarantined once)."""
+        """The crop candidates of one source sorted by (image_id, object_id), computed once per plan
+        (their rejections quarantined once)."""
         key = ("crops", st.source)
         if key not in self.cache:
-            good, q = crop_candidates(st.objects, st.images, self.recipe.crops, st.source)
+            good, q = crop_candidates(self.sorted_objects(st), st.images, self.recipe.crops, st.source, presorted=True)
             self.add_quarantine(q)
             self.cache[key] = good
         return self.cache[key]
