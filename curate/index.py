@@ -124,7 +124,7 @@ def _store(folder: Path, st: SourceTables) -> None:
 
 def index_source(name: str, spec, *, cache_dir: Path | None = None, use_cache: bool = True) -> SourceTables:
     """Read one source (from the cache when its inputs are unchanged)."""
-    cache_dir = cache_dir or default_cache_dir()
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     folder = cache_dir / f"{name}-{_cache_key(name, spec)}"
     if use_cache:
         cached = _load_cached(folder, name, spec.kind)
@@ -141,7 +141,7 @@ def index_source(name: str, spec, *, cache_dir: Path | None = None, use_cache: b
 
 def index_recipe(recipe: Recipe, *, cache_dir: Path | None = None, use_cache: bool = True) -> dict[str, SourceTables]:
     """Index every source of ``recipe`` (in declaration order)."""
-    cache_dir = cache_dir or default_cache_dir(recipe)
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir(recipe)
     return {name: index_source(name, spec, cache_dir=cache_dir, use_cache=use_cache) for name, spec in recipe.sources.items()}
 
 
