@@ -10,6 +10,8 @@ user's value when the user set one.
 
 from __future__ import annotations
 
+import importlib.resources
+
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 from curate.errors import UserError
 from curate.hub.refs import read_manifest
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "hub_cards"
+TEMPLATE_DIR = Path(importlib.resources.files("hub_cards"))  # top-level hub_cards/, shipped as package data
 TEMPLATE = "dataset_card.md.j2"
 CHART = "composition.png"
 PREVIEW = "preview.png"

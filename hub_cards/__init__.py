@@ -1,0 +1,1 @@
+"""Dataset-card templates (Jinja), shipped as package data."""
