@@ -96,6 +96,7 @@ class DetectionPairs:
         self.all_ids = self.images.unique_keys()
         self._pos = Cycle(len(self.cand_ids), rng)
         self._ref = Cycle(len(self.cand_ids), rng)
+        self._none = pl.Series([], dtype=pl.String)
 
     def _random_cand(self, image_id: str) -> dict:
         rows = self.cands.rows(image_id)
@@ -142,13 +143,14 @@ class DetectionPairs:
             if i is None:
                 break
             r = self._random_cand(self.cand_ids[i])
-            want_hard = n_hard < hard_k
-            ids = self.cat_images.get(r["category"], pl.Series([], dtype=pl.String)) if want_hard else self.all_ids
-            j = self._pick(ids, r["image_id"], r["category"], want_hard)
+            hard = n_hard < hard_k
+            j = self._pick(self.cat_images.get(r["category"], self._none), r["image_id"], r["category"], True) if hard else None
+            if j is None:  # no hard query wanted or left for this reference: an easy one
+                hard, j = False, self._pick(self.all_ids, r["image_id"], r["category"], False)
             if j is None or not self.ctx.claim(self.source, j):
                 continue
-            n_hard += want_hard
-            out.append(self._pair(r, self._query(j), False, want_hard))
+            n_hard += hard
+            out.append(self._pair(r, self._query(j), False, hard))
         return out
 
 
@@ -277,24 +279,28 @@ class SubjectsPairs:
         while len(out) < k and attempts < 8 * k + 64 and len(self.rows) > 1:
             attempts += 1
             p = self.rows[int(self.rng.integers(len(self.rows)))]
-            want_hard = n_hard < hard_k
-            same = self.by_cat.get(p["category"] or "", [])
-            for _ in range(_TRIES):
-                if want_hard:
-                    q = self.rows[same[int(self.rng.integers(len(same)))]]
-                else:
-                    q = self.rows[int(self.rng.integers(len(self.rows)))]
-                    if q["category"] == p["category"]:
-                        continue
-                if q["pair_id"] == p["pair_id"] or not self.ctx.claim(self.source, q["image_id"]):
-                    continue
-                a, _ = self._side()
-                b, _ = self._side()
-                ids = [p["pair_id"], p[f"{a}_object_id"], q["pair_id"], q[f"{b}_object_id"]]
-                n_hard += want_hard
-                out.append(Pair(self._panel(p, a), self._panel(q, b), False, ids, p["category"], is_person("subjects200k", p["category"]), want_hard))
-                break
+            hard = n_hard < hard_k
+            q = self._pick(p, True) if hard else None
+            if q is None:  # no hard query wanted or left for this pair: an easy one
+                hard, q = False, self._pick(p, False)
+            if q is None:
+                continue
+            self.ctx.claim(self.source, q["image_id"])
+            a, _ = self._side()
+            b, _ = self._side()
+            ids = [p["pair_id"], p[f"{a}_object_id"], q["pair_id"], q[f"{b}_object_id"]]
+            n_hard += hard
+            out.append(Pair(self._panel(p, a), self._panel(q, b), False, ids, p["category"], is_person("subjects200k", p["category"]), hard))
         return out
+
+    def _pick(self, p: dict, hard: bool) -> dict | None:
+        """A free pair of the same category (hard) or of another category (easy)."""
+        same = self.by_cat.get(p["category"] or "", [])
+        for _ in range(_TRIES):
+            q = self.rows[same[int(self.rng.integers(len(same)))]] if hard else self.rows[int(self.rng.integers(len(self.rows)))]
+            if q["pair_id"] != p["pair_id"] and (hard or q["category"] != p["category"]) and self.ctx.is_free(self.source, q["image_id"]):
+                return q
+        return None
 
 
 PAIR_SAMPLERS = {"coco": DetectionPairs, "objects365": DetectionPairs, "celeba": CelebAPairs, "subjects200k": SubjectsPairs}

@@ -178,3 +178,11 @@ def test_real_readers_on_the_tiny_demo_corpus(tiny_corpus, monkeypatch):
     images = {(n, i) for n, st in tables.items() for i in st.images["image_id"]}
     assert all((r.source, r.image_id) in images for p in a.plans for r in p.images)
     assert Counter((p.source, p.images[-1].image_id) for p in a.plans).most_common(1)[0][1] == 1
+
+
+def test_missing_hard_negatives_are_noted():
+    tables = {"subjects": S.subjects(n_pairs=30, categories=[f"Category{i}" for i in range(30)]), "celeba": S.celeba()}
+    res = plan_mixture(S.recipe(total=20, proportions={"oct": 1.0}, sources=("subjects", "celeba")), tables)
+    assert res.stats["hard_negatives"] == {"subjects": 0, "celeba": 0}
+    notes = " ".join(res.stats["notes"])
+    assert "subjects: oct: 0 hard negatives of" in notes and "CelebA identities have no category" in notes

@@ -165,3 +165,11 @@ def test_query_images_are_claimed_across_planners():
     queries = [p.images[-1].image_id for p in a + b]
     assert len(queries) == len(set(queries))
     assert len(queries) <= 20 + 20 // 6  # every image of the source at most once
+
+
+def test_negatives_fall_back_to_easy_when_no_hard_query_exists():
+    st = S.subjects(n_pairs=20, categories=[f"Category{i}" for i in range(20)])  # no two pairs share a category
+    plans = OCTPlanner(ctx_for(tasks={"oct": {"hard_negative_fraction": 1.0}}), st, rng()).take(12)
+    no = [p for p in plans if p.solution == "no"]
+    assert len(plans) == 12 and len(no) == 6
+    assert all(p.meta["negative"] == "easy" for p in no)
