@@ -51,6 +51,7 @@ class Instance:
     colour_name: str
     colour: tuple[int, int, int]
     colour2: tuple[int, int, int]
+    colour2_name: str
     pattern: str
     aspect: float  # width multiplier of the canonical drawing
     detail: int  # shape-specific variant (stripe count, clock time, ...)
@@ -62,8 +63,18 @@ class Instance:
 
     @property
     def description(self) -> str:
-        pat = "" if self.pattern == "solid" else {"stripes": "striped ", "dots": "dotted ", "checks": "checked "}[self.pattern]
-        return f"{self.colour_name} {pat}{self.noun}"
+        """What the instance looks like, e.g. ``red and white striped mug`` or ``blue ball with yellow dots``."""
+        if self.pattern == "solid":
+            return f"{self.colour_name} {self.noun}"
+        if self.pattern == "dots":
+            return f"{self.colour_name} {self.noun} with {self.colour2_name} dots"
+        word = {"stripes": "striped", "checks": "checked"}[self.pattern]
+        return f"{self.colour_name} and {self.colour2_name} {word} {self.noun}"
+
+    @property
+    def dominant_colour(self) -> bool:
+        """True when the base colour covers most of the surface (solid or dotted)."""
+        return self.pattern in ("solid", "dots")
 
 
 def _shift(rgb: tuple[int, int, int], dh: float, dv: float) -> tuple[int, int, int]:
@@ -84,6 +95,7 @@ def catalogue(seed: int, shapes: list[str], per_shape: int, lookalikes: bool = T
             c2name = names[int(rng.choice([i for i in range(len(names)) if i != ci]))]
             inst = Instance(
                 iid=f"{shape}-{k:02d}", shape=shape, colour_name=cname, colour=PALETTE[cname], colour2=PALETTE[c2name],
+                colour2_name=c2name,
                 pattern=str(rng.choice(PATTERNS)), aspect=float(rng.uniform(0.8, 1.2)), detail=int(rng.integers(2, 6)),
             )
             out.append(inst)
@@ -91,7 +103,7 @@ def catalogue(seed: int, shapes: list[str], per_shape: int, lookalikes: bool = T
                 other = [p for p in PATTERNS if p != inst.pattern]
                 out.append(Instance(
                     iid=inst.iid + "b", shape=shape, colour_name=cname, colour=_shift(inst.colour, 0.03, -0.08),
-                    colour2=inst.colour2, pattern=str(rng.choice(other)), aspect=inst.aspect, detail=inst.detail,
+                    colour2=inst.colour2, colour2_name=inst.colour2_name, pattern=str(rng.choice(other)), aspect=inst.aspect, detail=inst.detail,
                     lookalike_of=inst.iid,
                 ))
     return out

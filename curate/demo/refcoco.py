@@ -48,8 +48,10 @@ def expressions(target: Placed, placed: list[Placed], width: int, dataset: str) 
     out: list[str] = []
     if not same:
         out += [noun, f"the {noun}"]
-    if all(p.instance.colour_name != inst.colour_name for p in same):
+    if inst.dominant_colour and all(inst.colour_name not in (p.instance.colour_name, p.instance.colour2_name) for p in same):
         out.append(f"{inst.colour_name} {noun}")
+    if all(p.instance.description != inst.description for p in same) and inst.pattern != "solid":
+        out.append(inst.description)
     if all(p.instance.pattern != inst.pattern for p in same):
         out.append(f"{PATTERN_WORD[inst.pattern]} {noun}")
     if same and all(target.area > 1.6 * p.area for p in same):
