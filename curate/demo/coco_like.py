@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from curate.demo.categories import COCO_LICENSES, coco_categories, objects365_categories
-from curate.demo.common import FIXED_DATE, FaultLog, mask_polygon, rle_counts, rng_for, save_jpeg, write_json
+from curate.demo.common import FaultLog, mask_polygon, rle_counts, rng_for, save_jpeg, write_json
 from curate.demo.faults import inject_json_faults
 from curate.demo.objects import SHAPES, Instance, catalogue
 from curate.demo.scenes import Placed, compose
@@ -144,6 +143,3 @@ def write_objects365(root: Path, seed: int, cfg: dict, faults: FaultLog | None, 
     write_json(data, base / "annotations" / "zhiyuan_objv2_train.json")
     truth["objects365"] = {"annotations": ann_truth, "instances": _instances_truth(insts)}
     return base
-
-
-

@@ -17,7 +17,6 @@ import numpy as np
 from PIL import Image
 
 JPEG_QUALITY = 90
-FIXED_DATE = "2017-01-01 00:00:00"
 
 
 def rng_for(seed: int, *names: str) -> np.random.Generator:
