@@ -25,6 +25,7 @@ count mismatch); the detail gives ``file:line``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import polars as pl
@@ -34,7 +35,7 @@ from curate.errors import UserError
 from curate.sources.common import safe_join, xywh_to_xyxy
 from curate.sources.imagecheck import check_file
 from curate.sources.textfiles import Listing, parse_int, read_listing
-from curate.tables import SourceTables, from_rows, quarantine_row
+from curate.tables import SCHEMAS, SourceTables, conform, from_rows, quarantine_row
 
 CACHE_VERSION = 1
 IDENTITY_FILE = "identity_CelebA.txt"
@@ -104,9 +105,11 @@ class _Reader:
             attrs = self.keyed(lst, identities, lambda v: _parse_attrs(lst.header, v))
 
         folder = spec.root / (spec.aligned_dir if spec.images == "aligned" else spec.wild_dir)
-        images, idrows, objects, attr_rows = [], [], [], []
+        img = {k: [] for k in ("image_id", "path", "width", "height", "split", "identity")}
+        obj = {k: [] for k in ("image_id", "x1", "y1", "x2", "y2", "area", "identity")}
+        attr = {"image_id": [], "attributes": []}
         for image, identity in progress.track(list(identities.items()), f"Indexing {self.name} (CelebA)"):
-            if spec.limit is not None and len(images) >= spec.limit:
+            if spec.limit is not None and len(img["image_id"]) >= spec.limit:
                 break
             if image in self.rejected:
                 continue
@@ -121,11 +124,11 @@ class _Reader:
                 continue
             size, reason = check_file(path, spec.verify_images)
             if reason:
-                self.bad(image, reason, str(path))
+                self.bad(image, reason, path)
                 continue
             if size is None and spec.images == "aligned":
                 size = ALIGNED_SIZE
-            image_id = Path(image).stem
+            image_id = image.rsplit(".", 1)[0]
             if spec.images == "wild":
                 raw = boxes.get(image)
                 if raw is None:
@@ -135,31 +138,50 @@ class _Reader:
                 if box is None:
                     self.bad(image, reason, f"{image}: x_1 y_1 width height = {list(raw)}, image size {size}")
                     continue
-                objects.append({"source": self.name, "image_id": image_id, "object_id": image_id, "category": "face",
-                                "bbox": list(box), "area": float(raw[2] * raw[3]), "iscrowd": False,
-                                "isfake": False, "isreflected": False, "identity": identity})
-            images.append({"source": self.name, "image_id": image_id, "path": str(path),
-                           "width": size[0] if size else None, "height": size[1] if size else None, "split": split})
-            idrows.append({"source": self.name, "image_id": image_id, "identity": identity})
+                for k, v in zip(("image_id", "x1", "y1", "x2", "y2", "area", "identity"), (image_id, *box, float(raw[2] * raw[3]), identity)):
+                    obj[k].append(v)
+            for k, v in (("image_id", image_id), ("path", path), ("width", size[0] if size else None),
+                         ("height", size[1] if size else None), ("split", split), ("identity", identity)):
+                img[k].append(v)
             if attrs is not None and image in attrs:
-                attr_rows.append({"source": self.name, "image_id": image_id, "attributes": attrs[image]})
+                attr["image_id"].append(image_id)
+                attr["attributes"].append(attrs[image])
 
-        tables = {"images": from_rows("images", images), "identities": from_rows("identities", idrows),
+        tables = {"images": self.frame("images", img),
+                  "identities": self.frame("identities", {"image_id": img["image_id"], "identity": img["identity"]}),
                   "quarantine": from_rows("quarantine", self.quarantine)}
         if spec.images == "wild":
-            tables["objects"] = from_rows("objects", objects)
+            corners = pl.DataFrame({k: pl.Series(obj.pop(k), dtype=pl.Float64) for k in ("x1", "y1", "x2", "y2")})
+            bbox = corners.select(pl.concat_list(pl.all()).list.to_array(4)).to_series().alias("bbox")
+            tables["objects"] = self.frame("objects", {**obj, "object_id": obj["image_id"]}, category="face",
+                                           iscrowd=False, isfake=False, isreflected=False).with_columns(bbox=bbox)
         if attrs is not None:
-            tables["attributes"] = pl.DataFrame(attr_rows, schema=ATTRIBUTES_SCHEMA)
+            joined = pl.Series("attributes", attr["attributes"], dtype=pl.String)
+            tables["attributes"] = pl.DataFrame({"image_id": pl.Series(attr["image_id"], dtype=pl.String)}).select(
+                source=pl.lit(self.name), image_id=pl.col("image_id"),
+                attributes=joined.str.split(" ").list.eval(pl.element().filter(pl.element() != "")))
+            tables["attributes"] = tables["attributes"].cast(ATTRIBUTES_SCHEMA)
         return SourceTables(source=self.name, kind="celeba", tables=tables)
 
-    def image_path(self, folder: Path, image: str) -> Path | None:
-        path = safe_join(folder, image)
-        if path is None:
-            self.bad(image, "path_traversal", f"{image!r} escapes {folder}")
-            return None
-        if not path.exists() and self.spec.images == "aligned":
-            png = path.with_suffix(".png")  # img_align_celeba_png release
-            if png.exists():
+    def frame(self, table: str, cols: dict[str, list], **constants) -> pl.DataFrame:
+        """A conformed table from column lists (much faster than row dicts at CelebA's 200k images)."""
+        schema = SCHEMAS[table]
+        df = pl.DataFrame([pl.Series(k, v, dtype=schema[k]) for k, v in cols.items() if k in schema])
+        lits = {"source": self.name, **constants}
+        return conform(table, df.with_columns(**{k: pl.lit(v, dtype=schema[k]) for k, v in lits.items()}))
+
+    def image_path(self, folder: Path, image: str) -> str | None:
+        if "/" in image or "\\" in image or image.startswith(".."):
+            path = safe_join(folder, image)
+            if path is None:
+                self.bad(image, "path_traversal", f"{image!r} escapes {folder}")
+                return None
+            path = str(path)
+        else:
+            path = f"{folder}{os.sep}{image}"  # the common case, without building Path objects
+        if self.spec.images == "aligned" and self.spec.verify_images != "none" and not os.path.exists(path):
+            png = path.rsplit(".", 1)[0] + ".png"  # img_align_celeba_png release
+            if os.path.exists(png):
                 return png
         return path
 
@@ -184,9 +206,10 @@ def _parse_box(values: list[str]):
 
 
 def _parse_attrs(names: list[str], values: list[str]):
-    if any(v not in ("1", "-1") for v in values):
+    """The names of the attributes set to 1, space-joined (split into a list column at the end)."""
+    if not set(values) <= {"1", "-1"}:
         return None, "attribute_invalid"
-    return [n for n, v in zip(names, values) if v == "1"], ""
+    return " ".join([n for n, v in zip(names, values) if v == "1"]), ""
 
 
 def read(name: str, spec) -> SourceTables:
