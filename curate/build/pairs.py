@@ -3,7 +3,8 @@
 * COCO / Objects365: reference = a crop candidate; positive query = its own full
   image; negative query = another image. ``hard`` negative: an image holding
   another instance of the same category (any annotated box of it); ``easy``: an
-  image with no box of that category.
+  image with no box of that category. Where the objects table gives instance
+  identities, no negative query shows the reference's identity.
 * CelebA: reference = a photo of identity X (the aligned image, or the face box
   crop for in-the-wild images); positive query = another photo of X; negative
   query = a photo of another identity. CelebA has no "same category" notion, so
@@ -80,7 +81,7 @@ class DetectionPairs:
         key = ("detection", st.source)
         if key not in ctx.cache:
             cands = ctx.crop_candidates(st)
-            objs = ctx.sorted_objects(st).select("image_id", "category").join(
+            objs = ctx.sorted_objects(st).select("image_id", "category", "identity").join(
                 st.images.select("image_id"), on="image_id", how="semi", maintain_order="left")
             grouped = objs.group_by("category").agg(pl.col("image_id").unique().sort())
             lists = grouped.get_column("image_id")
@@ -122,14 +123,20 @@ class DetectionPairs:
     def _query(self, iid: str) -> ImageRef:
         return ImageRef(self.source, iid, self.images.first(iid)["path"])
 
-    def _pick(self, ids: pl.Series, ref_image: str, category: str, hard: bool) -> str | None:
+    def _pick(self, ids: pl.Series, ref: dict, hard: bool) -> str | None:
+        """A free query image other than the reference's: holding the category (hard) or not (easy).
+
+        When the source gives instance identities, an image showing the reference's identity is never a negative."""
         if len(ids) == 0:
             return None
         for _ in range(_TRIES):
             j = ids[int(self.rng.integers(len(ids)))]
-            if j == ref_image or not self.ctx.is_free(self.source, j):
+            if j == ref["image_id"] or not self.ctx.is_free(self.source, j):
                 continue
-            if not hard and category in set(self.objects.rows(j).get_column("category").to_list()):
+            rows = self.objects.rows(j)
+            if not hard and ref["category"] in set(rows.get_column("category").to_list()):
+                continue
+            if ref.get("identity") is not None and ref["identity"] in set(rows.get_column("identity").to_list()):
                 continue
             return j
         return None
@@ -144,9 +151,9 @@ class DetectionPairs:
                 break
             r = self._random_cand(self.cand_ids[i])
             hard = n_hard < hard_k
-            j = self._pick(self.cat_images.get(r["category"], self._none), r["image_id"], r["category"], True) if hard else None
+            j = self._pick(self.cat_images.get(r["category"], self._none), r, True) if hard else None
             if j is None:  # no hard query wanted or left for this reference: an easy one
-                hard, j = False, self._pick(self.all_ids, r["image_id"], r["category"], False)
+                hard, j = False, self._pick(self.all_ids, r, False)
             if j is None or not self.ctx.claim(self.source, j):
                 continue
             n_hard += hard

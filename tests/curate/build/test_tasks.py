@@ -173,3 +173,15 @@ def test_negatives_fall_back_to_easy_when_no_hard_query_exists():
     no = [p for p in plans if p.solution == "no"]
     assert len(plans) == 12 and len(no) == 6
     assert all(p.meta["negative"] == "easy" for p in no)
+
+
+def test_detection_negatives_never_show_the_reference_identity():
+    st = S.detection("coco", "coco", 40, seed=8)
+    # give every "dog" box one shared identity: every dog image then shows the same dog
+    objects = st.objects.with_columns(identity=pl.when(pl.col("category") == "dog").then(pl.lit("rex")).otherwise(None))
+    st = SourceTables(st.source, st.kind, {**st.tables, "objects": objects})
+    plans = OCTPlanner(ctx_for(tasks={"oct": {"hard_negative_fraction": 1.0}}), st, rng()).take(60)
+    for p in plans:
+        if p.solution == "no" and p.meta["category"] == "dog":
+            assert "dog" not in categories_of(st, p.images[1].image_id)  # an easy one: every dog image shows "rex"
+    assert any(p.solution == "no" and p.meta["category"] == "dog" for p in plans)
