@@ -112,7 +112,7 @@ class Fault:
     record_id: str  # the id a reader should quarantine (image id, annotation id, file name, ref id, row)
     kind: str  # bad-input kind, see curate.demo.corpus.FAULT_KINDS
     file: str  # file holding the record, relative to the source root
-    stage: str = "index"  # "index": the reader must catch it; "decode": only a full decode can (header is intact)
+    stage: str = "index"  # "index": the reader must catch it; "decode": only a full decode can; "filter": a filter case
     detail: str = ""
 
 

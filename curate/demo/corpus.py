@@ -20,14 +20,14 @@ listed in FAULTS.json as ``{source, record_id, kind, file, stage, detail}``:
   file; Subjects200K: ``<shard file stem>:<row>`` (e.g. ``train-00000-of-00002:3``); RefCOCO
   refs: the ref id.
 - ``file``: the file holding the record, relative to the source root.
-- ``stage``: ``index`` (a reader must quarantine it) or ``decode`` (a JPEG cut
+- ``stage``: ``index`` (a reader must quarantine it), ``decode`` (a JPEG cut
   mid-scan: the header is intact, so only decoding, or a check for the JPEG end
-  marker, finds it).
+  marker, finds it) or ``filter`` (a valid record that a source filter rejects:
+  the Subjects200K quality filter, on by default, and the description filter,
+  off by default).
 
 A bad record can cascade (the annotations of a quarantined image), so readers may
 quarantine more records than are listed; every listed one must be quarantined.
-The Subjects200K kinds ``quality_null``, ``quality_low`` and ``description_invalid``
-are filter cases (rejected by the quality / description filters, not malformed).
 """
 
 from __future__ import annotations

@@ -90,11 +90,11 @@ def _inject(rows: list[dict], names: list[str], per: int, rng, log: FaultLog) ->
         log.add("subjects200k", pair_id(names[k // per], k % per), kind, names[k // per], stage=stage, detail=detail)
 
     rows[1]["quality_assessment"] = None
-    add(1, "quality_null", detail="quality_assessment is null (filter case)")
+    add(1, "quality_null", "filter", detail="quality_assessment is null (filter case)")
     rows[2]["quality_assessment"] = {"compositeStructure": 5, "objectConsistency": 3, "imageQuality": 4}
-    add(2, "quality_low", detail="objectConsistency 3, imageQuality 4 (filter case)")
+    add(2, "quality_low", "filter", detail="objectConsistency 3, imageQuality 4 (filter case)")
     rows[3]["description"] = {**rows[3]["description"], "description_valid": False}
-    add(3, "description_invalid", detail="description_valid is false (filter case when required)")
+    add(3, "description_invalid", "filter", detail="description_valid is false (rejected when require_valid_description)")
     with Image.open(io.BytesIO(rows[4]["image"]["bytes"])) as im:
         rows[4]["image"] = {"bytes": truncated_jpeg(im), "path": None}
     add(4, "image_truncated", "decode", "JPEG bytes cut mid-scan")

@@ -222,7 +222,8 @@ def test_fault_manifest_lists_every_kind_and_matches_the_files(faulty, clean):
     for source in SOURCES:
         kinds = {f["kind"] for f in faults if f["source"] == source}
         assert kinds == set(FAULT_KINDS[source]), source
-    assert all(f["stage"] in ("index", "decode") for f in faults)
+    assert all(f["stage"] in ("index", "decode", "filter") for f in faults)
+    assert {f["kind"] for f in faults if f["stage"] == "filter"} == {"quality_null", "quality_low", "description_invalid"}
 
     def one(source, kind):
         return next(f for f in faults if f["source"] == source and f["kind"] == kind)
