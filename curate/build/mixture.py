@@ -155,6 +155,8 @@ def _plan_task(ctx: PlanContext, task: str, total: int, tables: dict[str, Source
     if not weights:
         raise UserError(f"mixture.proportions gives {task} a share, but no source of the recipe can serve it "
                         f"(kinds that can: {', '.join(TASK_KINDS[task])})")
+    if sum(weights.values()) <= 0:
+        raise UserError(f"tasks.{task}.sources: every weight is 0, but mixture.proportions gives {task} a share")
     counts = largest_remainder(weights, total)
     planners = {}
     for s in weights:

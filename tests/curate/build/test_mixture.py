@@ -148,6 +148,8 @@ def test_recipe_mistakes_are_user_errors():
     only_coco = plan_mixture(S.recipe(total=10, sources=("coco",), proportions={"oct": 1.0}), S.all_tables())
     assert {p.source for p in only_coco.plans} == {"coco"}
     assert any("'refcoco' ignored" in n for n in only_coco.stats["notes"])
+    with pytest.raises(UserError, match="every weight is 0"):
+        plan_mixture(S.recipe(proportions={"oct": 1.0}, tasks={"oct": {"sources": {"coco": 0}}}), S.all_tables())
     with pytest.raises(UserError, match="no source of the recipe can serve it"):
         plan_mixture(S.recipe(sources=("coco",), proportions={"vlt": 1.0}), {"coco": S.all_tables()["coco"]})
 
