@@ -185,11 +185,17 @@ def _log_callback(path: Path):
     return JsonlLog()
 
 
-def build_trainer(cfg: TrainConfig, data, model: ModelSource, output_dir: Path, extra_reward_funcs=(), callbacks=()):
+def build_trainer(
+    cfg: TrainConfig, data, model: ModelSource, output_dir: Path, extra_reward_funcs=(), callbacks=(), instance=None
+):
+    """The configured trainer; ``instance`` (a model object, e.g. random-init for benchmarks) replaces loading."""
     rewards = make_reward_funcs(**cfg.rewards.model_dump(exclude={"weights"})) + list(extra_reward_funcs)
     names = [getattr(f, "__name__", type(f).__name__) for f in rewards]
     args = grpo_config(cfg, output_dir, model, names)
-    instance = model.path if cfg.use_lora else load_full_model(model, args)
+    if instance is None:
+        instance = model.path if cfg.use_lora else load_full_model(model, args)
+    if not isinstance(instance, str):
+        args.model_init_kwargs = None  # already loaded
     cls = trainer_class(cfg)
     if cfg.trainer == "fast":
         cls = functools.partial(cls, lm_checkpoint_every=cfg.lm_checkpoint_every)
