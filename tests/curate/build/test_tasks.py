@@ -185,3 +185,17 @@ def test_detection_negatives_never_show_the_reference_identity():
         if p.solution == "no" and p.meta["category"] == "dog":
             assert "dog" not in categories_of(st, p.images[1].image_id)  # an easy one: every dog image shows "rex"
     assert any(p.solution == "no" and p.meta["category"] == "dog" for p in plans)
+
+
+def test_celeba_in_the_wild_references_are_face_crops():
+    st = S.celeba(n_ids=6, per_id=3)
+    faces = [{"source": "celeba", "image_id": iid, "object_id": f"face-{iid}", "category": "face", "bbox": [40.0, 50.0, 140.0, 170.0],
+              "area": 12000.0, "iscrowd": False, "isfake": False, "isreflected": False, "identity": ident}
+             for iid, ident in st.get("identities").select("image_id", "identity").iter_rows() if iid != "000001.jpg"]  # one image without a usable face box
+    st = SourceTables("celeba", "celeba", {**st.tables, "objects": from_rows("objects", faces)})
+    plans = ICTSinglePlanner(ctx_for(), st, rng()).take(30)
+    assert len(plans) == 18  # every photo is a query once, with another photo of its identity as the reference
+    for p in plans:
+        ref, query = p.images
+        assert ref.box is not None and ref.object_id == f"face-{ref.image_id}" and query.box is None
+        assert ref.image_id != "000001.jpg" and p.names[0] not in ("<face>",)
