@@ -73,3 +73,18 @@ def test_missing_file():
 def test_vllm_warns():
     with pytest.warns(UserWarning, match="trl#6294"):
         assert load_config(None, {"use_vllm": True}).use_vllm
+
+
+def test_accelerate_zero2_config_parses_with_the_documented_command():
+    from accelerate.commands.config.config_args import load_config_from_file
+    from accelerate.commands.launch import launch_command_parser
+
+    path = SHIPPED.parent / "accelerate_zero2_8gpu.yaml"
+    cfg = load_config_from_file(str(path))
+    assert str(cfg.distributed_type).endswith("DEEPSPEED") and cfg.num_processes == 8
+    assert cfg.deepspeed_config["zero_stage"] == 2 and str(cfg.mixed_precision) == "bf16"
+    args = launch_command_parser().parse_args(
+        ["--config_file", str(path), "-m", "curate.cli", "train", "--dataset", "org/name@v1.0.0", "--model", "m"]
+    )
+    assert args.module and args.training_script == "curate.cli"
+    assert args.training_script_args == ["train", "--dataset", "org/name@v1.0.0", "--model", "m"]
