@@ -118,15 +118,21 @@ class PlanContext:
     used: set[tuple[str, str]] = field(default_factory=set)
     quarantine: list[pl.DataFrame] = field(default_factory=list)
     cache: dict = field(default_factory=dict)  # prepared per-source data, shared by the task planners
+    # sources whose image ids name the same photos share a namespace (COCO 2017 and RefCOCO's COCO 2014
+    # images: one id, one photo), so a photo is one query image whichever source it comes through
+    namespaces: dict[str, str] = field(default_factory=dict)
+
+    def _key(self, source: str, image_id: str) -> tuple[str, str]:
+        return self.namespaces.get(source, source), image_id
 
     def is_free(self, source: str, image_id: str) -> bool:
-        return self.allow_query_reuse or (source, image_id) not in self.used
+        return self.allow_query_reuse or self._key(source, image_id) not in self.used
 
     def claim(self, source: str, image_id: str) -> bool:
         """Mark a query image as used; False when it already was (and reuse is off)."""
         if not self.is_free(source, image_id):
             return False
-        self.used.add((source, image_id))
+        self.used.add(self._key(source, image_id))
         return True
 
     def sorted_objects(self, st) -> pl.DataFrame:

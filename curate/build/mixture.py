@@ -11,7 +11,8 @@
    rounded likewise.
 4. Tasks are planned in a fixed order (multi-ICT, single-ICT, OCT, VLT: the most
    constrained first, since they share query images), sources in name order.
-   A source that cannot supply its quota is topped up from the task's other
+   No query image serves twice (COCO and RefCOCO ids are one namespace: the same
+   photo). A source that cannot supply its quota is topped up from the task's other
    sources (largest weight first); every shortfall is reported in ``stats`` and
    as a ``plan_shortfall`` quarantine row, never silently.
 5. The plans are shuffled with a Generator seeded from the recipe seed.
@@ -49,6 +50,7 @@ TASK_KINDS: dict[str, tuple[str, ...]] = {
 }
 PLANNERS = {"oct": OCTPlanner, "ict_single": ICTSinglePlanner, "ict_multi": ICTMultiPlanner, "vlt": VLTPlanner}
 PLAN_ORDER = ("ict_multi", "ict_single", "oct", "vlt")
+MSCOCO_KINDS = ("coco", "refcoco")  # image ids of both are MS-COCO photo ids (train2017 = train2014 + val2014 ids)
 
 
 @dataclass
@@ -130,6 +132,7 @@ def plan_mixture(recipe: Recipe, tables: dict[str, SourceTables], *, excluded_im
         recipe=recipe,
         names=NameGenerator(recipe.seed, recipe.names.locale, banned_words(_categories(prepared))),
         allow_query_reuse=recipe.mixture.allow_query_reuse,
+        namespaces={n: ("mscoco" if st.kind in MSCOCO_KINDS else n) for n, st in prepared.items()},
     )
     task_counts = largest_remainder(task_shares(recipe), recipe.mixture.total)
     stats: dict = {"total_requested": recipe.mixture.total, "requested": {}, "planned": {}, "shortfalls": [], "notes": [],

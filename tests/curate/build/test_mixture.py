@@ -188,3 +188,15 @@ def test_missing_hard_negatives_are_noted():
     assert res.stats["hard_negatives"] == {"subjects": 0, "celeba": 0}
     notes = " ".join(res.stats["notes"])
     assert "subjects: oct: 0 hard negatives of" in notes and "CelebA identities have no category" in notes
+
+
+def test_coco_and_refcoco_ids_are_one_photo_namespace():
+    coco = S.detection("coco", "coco", 40, seed=3)
+    ref = S.refcoco(n_images=40)
+    ids = sorted(set(coco.images["image_id"]))[:40]  # give RefCOCO the same photo ids as COCO
+    mapping = dict(zip(sorted(set(ref.images["image_id"])), ids))
+    ref = SourceTables("refcoco", "refcoco", {k: df.with_columns(pl.col("image_id").replace(mapping)) for k, df in ref.tables.items()})
+    res = plan_mixture(S.recipe(total=60, proportions={"oct": 0.5, "vlt": 0.5}, sources=("coco", "refcoco")), {"coco": coco, "refcoco": ref})
+    photos = [p.images[-1].image_id for p in res.plans]
+    assert len(photos) == len(set(photos))
+    assert res.stats["task_planned"]["vlt"] > 0
