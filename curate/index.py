@@ -163,7 +163,13 @@ def source_fingerprints(recipe: Recipe, tables: dict[str, SourceTables] | None =
 
 
 def bad_fraction(st: SourceTables) -> float:
-    """Quarantined records over all records seen (kept images + objects + quarantined)."""
-    bad = st.quarantine.height
-    seen = bad + sum(df.height for t, df in st.tables.items() if t != "quarantine" and t in ("images", "objects", "referring", "pairs", "identities"))
+    """Bad records over all records seen (kept images + objects + ... + quarantined).
+
+    Rows a recipe filter rejected on purpose (stage ``filter``, e.g. Subjects200K's
+    quality filter) are traced in the quarantine table but are not bad input.
+    """
+    q = st.quarantine
+    filtered = q.filter(pl.col("stage") == "filter").height
+    bad = q.height - filtered
+    seen = q.height + sum(df.height for t, df in st.tables.items() if t != "quarantine" and t in ("images", "objects", "referring", "pairs", "identities"))
     return bad / seen if seen else 0.0

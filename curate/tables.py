@@ -50,7 +50,7 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "detail": pl.String,  # human detail (file, values)
 }
 
-# CelebA: one row per image with its identity (and attributes as a list of the 40 flags).
+# CelebA: one row per image with its identity (the reader adds an ``attributes`` table of set flags).
 IDENTITIES_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String,
     "image_id": pl.String,
@@ -127,6 +127,7 @@ class SourceTables:
     source: str
     kind: str
     tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+    revision: str | None = None  # resolved "ORG/NAME@<40-hex commit>" for Hub sources
 
     def get(self, name: str) -> pl.DataFrame:
         return self.tables.get(name, empty(name))

@@ -33,7 +33,7 @@ import polars as pl
 from curate import progress
 from curate.errors import UserError
 from curate.sources.common import safe_join, xywh_to_xyxy
-from curate.sources.imagecheck import check_file
+from curate.sources.common import check_image
 from curate.sources.textfiles import Listing, parse_int, read_listing
 from curate.tables import SCHEMAS, SourceTables, conform, from_rows, quarantine_row
 
@@ -122,7 +122,7 @@ class _Reader:
             path = self.image_path(folder, image)
             if path is None:
                 continue
-            size, reason = check_file(path, spec.verify_images)
+            size, reason = check_image(path, spec.verify_images)
             if reason:
                 self.bad(image, reason, path)
                 continue

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path, PurePosixPath
+
+from PIL import Image
 
 from curate import imageio
 
@@ -38,20 +41,71 @@ def xywh_to_xyxy(bbox, width: float | None, height: float | None, *, slack: floa
     return (x, y, x + w, y + h), ""
 
 
-def check_image(path: Path | str, mode: str) -> tuple[tuple[int, int] | None, str]:
-    """Check an image file per ``verify_images`` mode: ``none``, ``exists``, ``header``.
+_TAIL = 4096
 
-    Returns ((width, height) or None, reason); reason is "" when fine, else
-    ``image_missing`` or ``image_unreadable``.
+
+def jpeg_complete(tail: bytes, head: bytes) -> bool:
+    """False for JPEG bytes whose last 4 KiB hold no end-of-image marker (FF D9); other formats pass.
+
+    A JPEG cut mid-scan keeps an intact header, so a header read alone cannot see it; entropy-coded
+    data never holds the byte pair FF D9, so a cut file has none near its end.
+    """
+    return not head.startswith(b"\xff\xd8") or b"\xff\xd9" in tail
+
+
+def check_image(path: Path | str, mode: str, expected: tuple[int, int] | None = None) -> tuple[tuple[int, int] | None, str]:
+    """Check an image per ``verify_images`` mode: ``none``, ``exists``, ``header``.
+
+    In ``header`` mode a JPEG without its end marker is ``image_truncated`` and, when ``expected``
+    (width, height) is given, a different header size is ``image_size_mismatch``.
+    Returns ((width, height) or None, reason); the size is kept for ``image_size_mismatch``. The reason is "" when fine, else ``image_missing``,
+    ``image_unreadable``, ``image_truncated`` or ``image_size_mismatch``.
     """
     if mode == "none":
         return None, ""
     p = str(path)
-    if "#row=" not in p and not Path(p).is_file():
+    embedded = "#row=" in p
+    if not embedded and not Path(p).is_file():
+        return None, "image_missing"
+    if mode == "exists":
+        return None, ""
+    if embedded:
+        try:
+            return check_image_bytes(imageio.read_bytes(p), mode, expected)
+        except OSError:
+            return None, "image_missing"
+    try:
+        size = imageio.header_size(p)
+    except Exception:
+        return None, "image_unreadable"
+    with open(p, "rb") as f:
+        head = f.read(2)
+        f.seek(0, 2)
+        f.seek(max(0, f.tell() - _TAIL))
+        tail = f.read()
+    if not jpeg_complete(tail, head):
+        return None, "image_truncated"
+    if expected is not None and tuple(size) != tuple(expected):
+        return size, "image_size_mismatch"
+    return size, ""
+
+
+def check_image_bytes(img, mode: str, expected: tuple[int, int] | None = None) -> tuple[tuple[int, int] | None, str]:
+    """The same checks for encoded bytes or an HF ``Image`` value (a struct with ``bytes``)."""
+    data = img.get("bytes") if isinstance(img, dict) else img
+    if mode == "none":
+        return None, ""
+    if not data:
         return None, "image_missing"
     if mode == "exists":
         return None, ""
     try:
-        return imageio.header_size(p), ""
+        with Image.open(io.BytesIO(data)) as im:
+            size = im.size
     except Exception:
         return None, "image_unreadable"
+    if not jpeg_complete(data[-_TAIL:], data[:2]):
+        return None, "image_truncated"
+    if expected is not None and tuple(size) != tuple(expected):
+        return size, "image_size_mismatch"
+    return size, ""

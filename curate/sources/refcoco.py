@@ -34,7 +34,7 @@ from curate import progress
 from curate.errors import UserError
 from curate.sources import safe_pickle
 from curate.sources.common import safe_join, xywh_to_xyxy
-from curate.sources.imagecheck import check_file
+from curate.sources.common import check_image
 from curate.tables import SourceTables, from_rows, quarantine_row
 
 CACHE_VERSION = 1
@@ -97,8 +97,8 @@ class Collector:
                 self.bad(dataset, image_id, self.checked[image_id][1], where)
         return self.checked[image_id]
 
-    def check_file(self, dataset: str, image_id: str, path: Path, expected=None) -> tuple[tuple[int, int] | None, str]:
-        return self.image_checked(dataset, image_id, str(path), lambda: check_file(path, self.spec.verify_images, expected))
+    def check_image(self, dataset: str, image_id: str, path: Path, expected=None) -> tuple[tuple[int, int] | None, str]:
+        return self.image_checked(dataset, image_id, str(path), lambda: check_image(path, self.spec.verify_images, expected))
 
     def sentences(self, dataset: str, ref_id: str, raw) -> list[tuple[str, str]]:
         """Valid (sent_id, expression) pairs of a ref's sentence list; the others are quarantined."""
@@ -259,7 +259,7 @@ def _read_pickle_dataset(c: Collector, dataset: str) -> None:
             continue
         img = inst.images[iid]
         path = folder / img["file_name"]
-        size, reason = c.check_file(dataset, image_id, path, (img["width"], img["height"]))
+        size, reason = c.check_image(dataset, image_id, path, (img["width"], img["height"]))
         if reason:
             c.bad(dataset, ref_id, reason, f"image {image_id}: {path}")
             continue

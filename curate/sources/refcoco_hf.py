@@ -33,7 +33,7 @@ from curate.errors import UserError
 from curate.imageio import parquet_ref
 from curate.sources.common import safe_join, xywh_to_xyxy
 from curate.sources.refcoco import Collector, coco_file_name, image_folder, wants_split
-from curate.sources.imagecheck import check_bytes
+from curate.sources.common import check_image_bytes
 
 LMMS = ("question_id", "image", "answer", "bbox", "file_name")
 JXU = ("ref_id", "ann_id", "image_id", "split", "sentences", "bbox")
@@ -121,7 +121,7 @@ def _lmms_row(c: Collector, dataset: str, shard: Path, r: int, rec: dict, split:
     image_id = str(int(m.group(1))) if m else f"{dataset}:{shard.stem}:{r}"
     if c.full(image_id):
         return
-    size, reason = c.image_checked(dataset, image_id, f"{shard.name} row {r}", lambda: check_bytes(rec.get("image"), c.spec.verify_images))
+    size, reason = c.image_checked(dataset, image_id, f"{shard.name} row {r}", lambda: check_image_bytes(rec.get("image"), c.spec.verify_images))
     if reason:
         c.bad(dataset, ref_id, reason, f"image {image_id} ({shard.name} row {r})")
         return
@@ -159,7 +159,7 @@ def _jxu_row(c: Collector, dataset: str, folder: Path, rec: dict, hf_split: str 
     if path is None:
         c.bad(dataset, ref_id, "path_traversal", f"file_name {name!r}")
         return
-    size, reason = c.check_file(dataset, image_id, path)
+    size, reason = c.check_image(dataset, image_id, path)
     if reason:
         c.bad(dataset, ref_id, reason, f"image {image_id}: {path}")
         return

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from curate import progress
 from curate.errors import UserError
 from curate.imageio import parquet_ref
-from curate.sources.imagecheck import check_bytes
+from curate.sources.common import check_image_bytes
 from curate.tables import SourceTables, from_rows, quarantine_row
 
 CACHE_VERSION = 1
@@ -145,7 +145,7 @@ class _Reader:
             missing = [k for k in TEXTS if not (isinstance(desc, dict) and isinstance(desc.get(k), str) and desc[k].strip())]
             self.reject("index", pair_id, "description_missing", f"empty or missing: {', '.join(missing)}")
             return False
-        size, reason = check_bytes(rec.get("image"), self.spec.verify_images)
+        size, reason = check_image_bytes(rec.get("image"), self.spec.verify_images)
         if reason:
             self.reject("index", pair_id, reason, f"{shard} row {r}")
             return False
