@@ -1,8 +1,8 @@
 """Assembly stage: plans + stored images -> output rows, one Parquet part per shard.
 
 :func:`materialize_part` turns the plans of one shard into rows with
-:data:`curate.build.rows.FEATURES`: image bytes come from the crop store
-(:mod:`curate.build.crops`), VLT boxes are mapped from the query image's
+:data:`curate.build.rows.FEATURES`: image bytes come from the crop stage's
+pack files (:mod:`curate.build.crops`), VLT boxes are mapped from the query image's
 source frame to its stored (model-frame) pixels as integer ``[x1, y1, x2, y2]``
 clamped to the image, and ``solution`` becomes a JSON string. An example whose
 image could not be read, or whose source image is an excluded evaluation
@@ -30,7 +30,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.build.crops import store_key, store_path
+from curate.build.crops import store_key
 from curate.build.plan import ExamplePlan
 from curate.build.resize import box_to_frame
 
@@ -46,9 +46,8 @@ class PartSpec:
     plans_path: str  # JSON lines, one ExamplePlan.to_json() per line
     out_path: str  # the part's Parquet file
     meta_path: str  # the part's summary, written last
-    store: str  # crop store folder
-    ext: str  # stored image extension
-    images: dict = field(default_factory=dict)  # store key -> [w, h, x1, y1, x2, y2]
+    packs: str  # folder of the crop jobs' pack files (job-NNNNN.bin)
+    images: dict = field(default_factory=dict)  # store key -> [w, h, x1, y1, x2, y2, offset, length, job index]
     failed: dict = field(default_factory=dict)  # store key -> [reason, detail]
     excluded: frozenset = frozenset()  # source image paths that are evaluation images
     schema: pa.Schema | None = None  # row_schema(); None: computed here
@@ -129,7 +128,27 @@ class Dropped(Exception):
         self.reason, self.detail = reason, detail
 
 
-def build_row(plan: ExamplePlan, spec: PartSpec) -> dict:
+class Packs:
+    """Reads stored images from the crop jobs' pack files, keeping each file open once."""
+
+    def __init__(self, folder: str):
+        self.folder = Path(folder)
+        self.files: dict[int, object] = {}
+
+    def read(self, info: list[int]) -> bytes:
+        job = info[8]
+        f = self.files.get(job)
+        if f is None:
+            f = self.files[job] = open(self.folder / f"job-{job:05d}.bin", "rb")
+        f.seek(info[6])
+        return f.read(info[7])
+
+    def close(self) -> None:
+        for f in self.files.values():
+            f.close()
+
+
+def build_row(plan: ExamplePlan, spec: PartSpec, packs: Packs) -> dict:
     """The output row of one plan; raises :class:`Dropped` when it cannot be built."""
     prompt = normalize_prompt(plan.messages)
     n_placeholders = sum(1 for m in prompt for part in m["content"] if part["type"] == "image")
@@ -142,10 +161,10 @@ def build_row(plan: ExamplePlan, spec: PartSpec) -> dict:
             raise Dropped(*spec.failed[key])
         if key not in spec.images:
             raise Dropped("image_missing", f"{ref.path}: no stored image")
-        images.append({"bytes": store_path(spec.store, key, spec.ext).read_bytes(), "path": None})
+        images.append({"bytes": packs.read(spec.images[key]), "path": None})
     solution = plan.solution
     if plan.task == "vlt":
-        w, h, *region = spec.images[store_key(plan.images[-1])]
+        w, h, *region = spec.images[store_key(plan.images[-1])][:6]
         solution = box_to_frame(plan.solution, tuple(region), (w, h))
         if solution is None:
             raise Dropped("vlt_box_outside_image", f"box {plan.solution} outside region {region}")
@@ -176,6 +195,7 @@ def materialize_part(spec: PartSpec) -> dict:
         return meta
     rows, quarantine, excluded_paths, excluded_examples = [], [], set(), 0
     by_task, by_task_source, answers = Counter(), Counter(), Counter()
+    packs = Packs(spec.packs)
     for plan in read_plans(spec.plans_path):
         hit = [ref.path for ref in plan.images if ref.path in spec.excluded]
         if hit:
@@ -183,7 +203,7 @@ def materialize_part(spec: PartSpec) -> dict:
             excluded_examples += 1
             continue
         try:
-            row = build_row(plan, spec)
+            row = build_row(plan, spec, packs)
         except Dropped as d:
             quarantine.append({"source": plan.source, "stage": STAGE, "record_id": plan.content_id(), "reason": d.reason, "detail": d.detail})
             continue
@@ -192,6 +212,7 @@ def materialize_part(spec: PartSpec) -> dict:
         by_task_source[f"{plan.task}|{plan.source}"] += 1
         if plan.task == "oct":
             answers[str(plan.solution)] += 1
+    packs.close()
     write_parquet(rows, out_path, spec.schema)
     meta = {
         "index": spec.index,

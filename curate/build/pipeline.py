@@ -24,7 +24,7 @@ from pathlib import Path
 
 from curate import progress
 from curate.build import manifest as mf
-from curate.build.crops import crop_jobs, extension, run_crop_job, store_key
+from curate.build.crops import crop_jobs, run_crop_job, store_key
 from curate.build.executor import make_executor
 from curate.build.materialize import PartSpec, atomic_write_text, materialize_part, read_plans, row_schema, sha256_file, write_quarantine
 from curate.build.plan import ExamplePlan
@@ -146,7 +146,7 @@ def _plan(recipe: Recipe, work: Path, rhash: str, build_dir: Path, executor, log
 
 
 def _crop(recipe: Recipe, work: Path, plans: list[ExamplePlan], state: dict, executor, log) -> dict:
-    jobs = crop_jobs(plans, store=work / "images", results=work / "crops", frame=recipe.model, crops=recipe.crops,
+    jobs = crop_jobs(plans, results=work / "crops", frame=recipe.model, crops=recipe.crops,
                      exclude_hashes=frozenset(state["exclude_hashes"]))
     done = sum(1 for j in jobs if Path(j.result_path).exists())
     if done:
@@ -154,7 +154,7 @@ def _crop(recipe: Recipe, work: Path, plans: list[ExamplePlan], state: dict, exe
     merged = {"images": {}, "failed": {}, "excluded": set(), "decoded": 0}
     with progress.bar("Cropping", total=len(jobs)) as advance:
         for res in executor.map(run_crop_job, jobs):
-            merged["images"].update(res["images"])
+            merged["images"].update((k, [*v, res["index"]]) for k, v in res["images"].items())
             merged["failed"].update(res["failed"])
             merged["excluded"].update(res["excluded"])
             merged["decoded"] += res["decoded"]
@@ -169,7 +169,7 @@ def _parts(recipe: Recipe, work: Path, state: dict, crops: dict, executor, log) 
         keys = {store_key(r) for p in read_plans(plans_path) for r in p.images}
         specs.append(PartSpec(
             index=i, plans_path=str(plans_path), out_path=str(work / "parts" / f"part-{i:05d}.parquet"),
-            meta_path=str(work / "parts" / f"part-{i:05d}.json"), store=str(work / "images"), ext=extension(recipe.crops),
+            meta_path=str(work / "parts" / f"part-{i:05d}.json"), packs=str(work / "crops"),
             images={k: crops["images"][k] for k in keys if k in crops["images"]},
             failed={k: crops["failed"][k] for k in keys if k in crops["failed"]},
             excluded=frozenset(crops["excluded"]), schema=schema))

@@ -12,7 +12,7 @@ from PIL import Image
 
 from curate import imageio
 from curate.build import crops as crops_mod
-from curate.build.crops import crop_jobs, cut_image, draft_scale, pixel_region, run_crop_job, store_key, store_path
+from curate.build.crops import crop_jobs, cut_image, draft_scale, pixel_region, run_crop_job, snapped_region, store_key
 from curate.build.plan import ExamplePlan, ImageRef
 from curate.build.resize import model_size
 from curate.recipe import Crops, ModelFrame
@@ -32,6 +32,12 @@ def plan_with(refs: list[ImageRef]) -> ExamplePlan:
     content = [{"type": "image", "text": None} for _ in refs] + [{"type": "text", "text": "Who is it?"}]
     return ExamplePlan(task="ict_single", source=refs[0].source, source_ids=[r.image_id for r in refs], images=refs,
                        messages=[{"role": "user", "content": content}], solution="<Ann>", names=["<Ann>"], template="t")
+
+
+def _stored(job, info) -> bytes:
+    with open(Path(job.result_path).with_suffix(".bin"), "rb") as f:
+        f.seek(info[6])
+        return f.read(info[7])
 
 
 def test_pixel_region_rounds_outwards_and_clips():
@@ -59,8 +65,21 @@ def test_cut_image_decodes_once_and_gives_model_frame_sizes(tmp_path, monkeypatc
     out = cut_image(str(src), boxes, frame, Crops())
     assert len(calls) == 1
     for box, (region, im) in zip(boxes, out):
-        assert im.size == model_size(region[2] - region[0], region[3] - region[1], frame)
-    assert out[0][1].size == (644, 476)
+        assert model_size(*im.size, frame) == im.size  # a fixed point of the processor's resize
+        if box is not None:  # grid-snapped: the region holds the box, is whole patches, and is cut without resampling
+            assert region[0] <= box[0] and region[1] <= box[1] and region[2] >= box[2] and region[3] >= box[3]
+            assert im.size == (region[2] - region[0], region[3] - region[1])
+            assert im.size[0] - (box[2] - box[0]) < 29 and im.size[1] - (box[3] - box[1]) < 29
+            assert 0 <= region[0] and 0 <= region[1] and region[2] <= 640 and region[3] <= 480
+    assert out[0][1].size == (644, 476) and out[0][0] == (0, 0, 640, 480)
+
+
+def test_snapped_region():
+    frame = ModelFrame()
+    assert snapped_region((10, 10, 110, 90), (640, 480), frame) == (4, 8, 116, 92)  # 100x80 -> 112x84
+    assert snapped_region((600, 400, 640, 480), (640, 480), frame) == (584, 396, 640, 480)  # shifted inside
+    assert snapped_region((0, 0, 630, 470), (640, 480), frame) is None  # 644 > 640: resize instead
+    assert snapped_region((0, 0, 100, 100), (640, 480), ModelFrame(max_pixels=56 * 56)) is None  # over budget
 
 
 def test_draft_decoding_used_when_outputs_are_small(tmp_path, monkeypatch):
@@ -82,8 +101,11 @@ def test_crop_content_matches_the_box(tmp_path):
     arr[100:200, 300:400] = (250, 10, 10)  # a red square
     Image.fromarray(arr).save(tmp_path / "sq.png")
     [(region, im)] = cut_image(str(tmp_path / "sq.png"), [(300, 100, 400, 200)], ModelFrame(), Crops())
-    assert region == (300, 100, 400, 200)
-    center = np.asarray(im)[20:-20, 20:-20]
+    assert region == (294, 94, 406, 206) and im.size == (112, 112)
+    assert (np.asarray(im) == arr[94:206, 294:406]).all()  # exact pixels, no resampling
+    [(region, im)] = cut_image(str(tmp_path / "sq.png"), [(300, 100, 400, 200)], ModelFrame(max_pixels=56 * 56), Crops())
+    assert im.size == (56, 56)  # over the budget: resized down instead
+    center = np.asarray(im)[10:-10, 10:-10]
     assert center[..., 0].mean() > 240 and center[..., 1].mean() < 20
 
 
@@ -94,15 +116,15 @@ def test_run_crop_job_stores_images_records_failures_and_is_resumable(tmp_path):
             ImageRef("coco", "2", str(tmp_path / "src" / "bad.jpg")), ImageRef("coco", "3", str(tmp_path / "src" / "missing.jpg")),
             ImageRef("coco", "1", str(good), (700, 10, 800, 20), "o2")]
     plans = [plan_with([refs[1], refs[0]]), plan_with([refs[1], refs[2]]), plan_with([refs[3]]), plan_with([refs[4]])]
-    store, results = tmp_path / "store", tmp_path / "jobs"
-    jobs = crop_jobs(plans, store=store, results=results, frame=ModelFrame(), crops=Crops(), images_per_job=2)
+    results = tmp_path / "jobs"
+    jobs = crop_jobs(plans, results=results, frame=ModelFrame(), crops=Crops(), images_per_job=2)
     assert [len(j.items) for j in jobs] == [2, 1]  # grouped by source image: good, bad | missing
     assert len(jobs[0].items[0][1]) == 3  # the repeated crop is asked for once
     res = [run_crop_job(j) for j in jobs]
     assert res[0]["decoded"] == 1
     k0, k1 = store_key(refs[0]), store_key(refs[1])
     assert res[0]["images"][k0][:2] == [644, 476]
-    with Image.open(store_path(store, k1, "jpg")) as im:
+    with Image.open(io.BytesIO(_stored(jobs[0], res[0]["images"][k1]))) as im:
         assert im.format == "JPEG" and list(im.size) == res[0]["images"][k1][:2]
     assert res[0]["failed"][store_key(refs[2])][0] == "image_unreadable"
     assert res[0]["failed"][store_key(refs[4])][0] == "crop_region_empty"
@@ -119,7 +141,7 @@ def test_excluded_hash_is_not_decoded(tmp_path):
     src = make_photo(tmp_path / "eval.jpg")
     digest = hashlib.sha256(src.read_bytes()).hexdigest()
     plans = [plan_with([ImageRef("coco", "1", str(src))])]
-    [job] = crop_jobs(plans, store=tmp_path / "s", results=tmp_path / "r", frame=ModelFrame(), crops=Crops(), exclude_hashes=frozenset({digest}))
+    [job] = crop_jobs(plans, results=tmp_path / "r", frame=ModelFrame(), crops=Crops(), exclude_hashes=frozenset({digest}))
     res = run_crop_job(job)
     assert res["excluded"] == [str(src)] and res["images"] == {} and res["decoded"] == 0
 
@@ -133,10 +155,10 @@ def test_png_format_and_parquet_embedded_source(tmp_path):
     pq.write_table(pa.table({"image": [{"bytes": buf.getvalue(), "path": None}]}), tmp_path / "s.parquet")
     ref = imageio.parquet_ref(tmp_path / "s.parquet", 0)
     plans = [plan_with([ImageRef("s200k", "p0", ref, (8, 8, 520, 520))])]
-    [job] = crop_jobs(plans, store=tmp_path / "s", results=tmp_path / "r", frame=ModelFrame(), crops=Crops(format="png"))
+    [job] = crop_jobs(plans, results=tmp_path / "r", frame=ModelFrame(), crops=Crops(format="png"))
     res = run_crop_job(job)
     [(key, info)] = res["images"].items()
-    assert info == [504, 504, 8, 8, 520, 520]
-    with Image.open(store_path(tmp_path / "s", key, "png")) as im:
+    assert info[:6] == [504, 504, 8, 8, 520, 520]  # 532 px (19 patches) would leave the 528-px image: resized
+    with Image.open(io.BytesIO(_stored(job, info))) as im:
         assert im.format == "PNG"
     assert json.loads(Path(job.result_path).read_text()) == res

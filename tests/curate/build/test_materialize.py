@@ -43,14 +43,15 @@ def synthetic_plans(root: Path, n_images: int = 6) -> list[ExamplePlan]:
 
 
 def run_stages(plans: list[ExamplePlan], tmp: Path, *, exclude: frozenset = frozenset()) -> dict:
-    store, work = tmp / "store", tmp / "work"
-    jobs = crop_jobs(plans, store=store, results=work / "jobs", frame=ModelFrame(), crops=Crops(), exclude_hashes=exclude)
+    work = tmp / "work"
+    jobs = crop_jobs(plans, results=work / "jobs", frame=ModelFrame(), crops=Crops(), exclude_hashes=exclude)
     images, failed, excluded = {}, {}, set()
     for r in map(run_crop_job, jobs):
-        images.update(r["images"]), failed.update(r["failed"]), excluded.update(r["excluded"])
+        images.update((k, [*v, r["index"]]) for k, v in r["images"].items())
+        failed.update(r["failed"]), excluded.update(r["excluded"])
     plans_path = work / "plans.jsonl"
     plans_path.write_text("".join(json.dumps(p.to_json()) + "\n" for p in plans))
-    spec = PartSpec(0, str(plans_path), str(work / "part.parquet"), str(work / "part.json"), str(store), "jpg", images, failed, frozenset(excluded))
+    spec = PartSpec(0, str(plans_path), str(work / "part.parquet"), str(work / "part.json"), str(work / "jobs"), images, failed, frozenset(excluded))
     return materialize_part(spec)
 
 

@@ -1,0 +1,171 @@
+"""Crop stage benchmark: codec floor vs naive per-box loop vs this project's crop stage, 1 and 2 workers.
+
+Generates photo-like 640x480 JPEGs (smooth gradients, shapes and sensor-like
+noise, quality 90) with N boxes each, then times, in one run:
+
+  (a) floor  plain Pillow: decode each source image once, encode each crop once (JPEG q95)
+  (b) naive  per box: reopen and decode the source image, crop, encode
+  (c) stage  this project end to end: group requests by source image
+             (crops.crop_jobs), decode once + cut in the model frame + encode + pack
+             (crops.run_crop_job), then assemble rows and write Parquet shards
+             (materialize.materialize_part), through curate.build.executor
+
+Every variant runs with 1 and 2 workers (a process pool for 2: the same
+executor the build uses, spawn start-up included).
+
+    .venv/bin/python benchmarks/crops.py [--images 300] [--boxes 5] [--workers 1,2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from curate.build.crops import crop_jobs, run_crop_job  # noqa: E402
+from curate.build.executor import make_executor  # noqa: E402
+from curate.build.materialize import PartSpec, materialize_part, row_schema  # noqa: E402
+from curate.build.plan import ExamplePlan, ImageRef  # noqa: E402
+from curate.recipe import Crops, ModelFrame  # noqa: E402
+
+QUALITY = 95
+
+
+def make_photo(path: Path, seed: int, size=(640, 480)) -> None:
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack([xx / w * rng.uniform(80, 200), yy / h * rng.uniform(80, 200), (xx + yy) / (w + h) * rng.uniform(60, 180)], -1)
+    im = Image.fromarray(base.astype(np.uint8))
+    d = ImageDraw.Draw(im)
+    for _ in range(12):
+        x, y, r = rng.integers(0, w), rng.integers(0, h), rng.integers(15, 90)
+        d.ellipse((x - r, y - r, x + r, y + r), fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
+    im = im.filter(ImageFilter.GaussianBlur(1.2))
+    arr = np.asarray(im).astype(np.int16) + rng.normal(0, 6, (h, w, 3)).astype(np.int16)
+    Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(path, quality=90)
+
+
+def make_corpus(root: Path, n_images: int, n_boxes: int) -> list[tuple[str, list[tuple[float, float, float, float]]]]:
+    rnd = random.Random(0)
+    root.mkdir(parents=True, exist_ok=True)
+    items = []
+    for i in range(n_images):
+        p = root / f"{i:06d}.jpg"
+        make_photo(p, i)
+        boxes = []
+        for _ in range(n_boxes):
+            bw, bh = rnd.uniform(50, 260), rnd.uniform(50, 220)
+            x, y = rnd.uniform(0, 640 - bw), rnd.uniform(0, 480 - bh)
+            boxes.append((x, y, x + bw, y + bh))
+        items.append((str(p), boxes))
+    return items
+
+
+def _encode(im: Image.Image) -> int:
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=QUALITY)
+    return len(buf.getvalue())
+
+
+def floor_chunk(chunk: list) -> int:
+    n = 0
+    for path, boxes in chunk:
+        with Image.open(path) as im:
+            im.load()
+            for b in boxes:
+                n += _encode(im.crop(tuple(round(v) for v in b))) > 0
+    return n
+
+
+def naive_chunk(chunk: list) -> int:
+    n = 0
+    for path, boxes in chunk:
+        for b in boxes:
+            with Image.open(path) as im:
+                im.load()
+                n += _encode(im.crop(tuple(round(v) for v in b))) > 0
+    return n
+
+
+def run_plain(fn, items, workers: int) -> float:
+    chunks = [items[i:i + 16] for i in range(0, len(items), 16)]
+    t = time.perf_counter()
+    with make_executor(workers) as ex:
+        assert sum(ex.map(fn, chunks)) == sum(len(b) for _, b in items)
+    return time.perf_counter() - t
+
+
+def run_stage(items, workers: int, tmp: Path, per_shard: int = 256) -> float:
+    plans = []
+    for path, boxes in items:
+        image_id = Path(path).stem
+        for k, b in enumerate(boxes):
+            ref = ImageRef("bench", image_id, path, b, f"{image_id}-{k}")
+            plans.append(ExamplePlan("ict_single", "bench", [ref.object_id], [ref],
+                                     [{"role": "user", "content": [{"type": "image", "text": None}, {"type": "text", "text": "Name it."}]}],
+                                     "<Ann>", ["<Ann>"], "bench"))
+    work = tmp / f"stage-{workers}"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "plans").mkdir(parents=True)
+    n_parts = -(-len(plans) // per_shard)
+    for i in range(n_parts):
+        (work / "plans" / f"{i}.jsonl").write_text("".join(json.dumps(p.to_json()) + "\n" for p in plans[i * per_shard:(i + 1) * per_shard]))
+    t = time.perf_counter()
+    with make_executor(workers) as ex:
+        jobs = crop_jobs(plans, results=work / "jobs", frame=ModelFrame(), crops=Crops(jpeg_quality=QUALITY))
+        images = {}
+        for r in ex.map(run_crop_job, jobs):
+            images.update((k, [*v, r["index"]]) for k, v in r["images"].items())
+        schema = row_schema()
+        specs = [PartSpec(i, str(work / "plans" / f"{i}.jsonl"), str(work / "parts" / f"{i}.parquet"), str(work / "parts" / f"{i}.json"),
+                          str(work / "jobs"), images, {}, frozenset(), schema) for i in range(n_parts)]
+        rows = sum(m["rows"] for m in ex.map(materialize_part, specs))
+    elapsed = time.perf_counter() - t
+    assert rows == len(plans), (rows, len(plans))
+    return elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=int, default=300)
+    ap.add_argument("--boxes", type=int, default=5)
+    ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--repeat", type=int, default=2, help="best of N runs per cell")
+    args = ap.parse_args()
+    workers = [int(w) for w in args.workers.split(",")]
+    tmp = Path(tempfile.mkdtemp(prefix="repic-bench-crops-"))
+    try:
+        items = make_corpus(tmp / "src", args.images, args.boxes)
+        n_crops = args.images * args.boxes
+        results: dict[tuple[str, int], float] = {}
+        for w in workers:
+            for name, fn in (("a floor", lambda w=w: run_plain(floor_chunk, items, w)),
+                             ("b naive", lambda w=w: run_plain(naive_chunk, items, w)),
+                             ("c stage", lambda w=w: run_stage(items, w, tmp))):
+                results[(name, w)] = min(fn() for _ in range(args.repeat))
+        print(f"# crops benchmark: {args.images} images 640x480, {args.boxes} boxes each = {n_crops} crops; "
+              f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+        print(f"{'variant':10} {'workers':>7} {'seconds':>8} {'crops/s':>8} {'x floor':>8} {'speedup vs 1 worker':>20}")
+        for (name, w), sec in results.items():
+            base = results.get((name, workers[0]))
+            print(f"{name:10} {w:7d} {sec:8.2f} {n_crops / sec:8.0f} {sec / results[('a floor', w)]:8.2f} {base / sec:20.2f}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
