@@ -98,8 +98,7 @@ def grpo_config(cfg: TrainConfig, output_dir: Path, model: ModelSource, reward_n
     model_init_kwargs = {"dtype": "bfloat16" if cfg.bf16 else "float32", "attn_implementation": cfg.attn_implementation}
     if model.revision:
         model_init_kwargs["revision"] = model.revision
-    extra = {k: v for k, v in cfg.grpo_extra.items() if k != "generation_kwargs"}
-    return GRPOConfig(
+    kwargs = dict(
         output_dir=str(output_dir),
         num_generations=cfg.num_generations,
         per_device_train_batch_size=cfg.per_device_train_batch_size,
@@ -131,8 +130,19 @@ def grpo_config(cfg: TrainConfig, output_dir: Path, model: ModelSource, reward_n
         remove_unused_columns=False,
         model_init_kwargs=model_init_kwargs,
         generation_kwargs=generation_kwargs,
-        **extra,
     )
+    kwargs.update({k: v for k, v in cfg.grpo_extra.items() if k != "generation_kwargs"})
+    try:
+        return GRPOConfig(**kwargs)
+    except ValueError as exc:  # TrainingArguments/GRPOConfig validation of a combination of settings
+        raise UserError(f"training settings: {str(exc).strip().splitlines()[0]}") from None
+
+
+def check_device(cfg: TrainConfig) -> None:
+    import torch
+
+    if cfg.bf16 and not torch.cuda.is_available():
+        raise UserError("bf16 needs a GPU and none is visible; to train on CPU add --no-bf16")
 
 
 def lora_config(cfg: TrainConfig):
@@ -228,6 +238,7 @@ def run_training(
         raise UserError(f"{output_dir} already holds a finished training run; choose another --output")
     data = load_training_data(dataset_ref, allow_unpinned=allow_unpinned, reasoning=cfg.reasoning)
     model = resolve_model(model_ref)
+    check_device(cfg)
     if cfg.use_vllm:
         log.warning(VLLM_WARNING)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -140,3 +140,13 @@ def test_bad_flags_and_config_are_one_line_errors(tiny_build, tmp_path, capsys):
     assert rc == 2 and "must be divisible by num_generations (3)" in capsys.readouterr().err
     rc = main(["train", "--dataset", str(tiny_build), "--model", "x/y", "--set", "lora.rank=8"])
     assert rc == 2 and "override lora.rank: unknown key" in capsys.readouterr().err
+
+
+def test_bf16_on_a_machine_without_gpu_is_a_clear_error(tiny_model, tiny_build, tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    rc = main(["train", "--dataset", str(tiny_build), "--model", str(tiny_model), "--output", str(tmp_path / "o")])
+    assert rc == 2 and "bf16 needs a GPU" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
