@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 from curate.build.names import NameGenerator
@@ -82,6 +83,26 @@ def crop_candidates(objects: pl.DataFrame, images: pl.DataFrame, crops: Crops, s
         )
     good = good.drop("_bw", "_bh", "_reason")  # still sorted by (image_id, object_id): filters keep order
     return good, quarantine
+
+
+@dataclass
+class Cycle:
+    """A lazily reshuffled order over n items (a new permutation each pass)."""
+
+    n: int
+    rng: np.random.Generator
+    order: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    pos: int = 0
+    passes: int = 0
+
+    def next(self) -> int | None:
+        if self.n == 0:
+            return None
+        if self.pos >= len(self.order):
+            self.order, self.pos = self.rng.permutation(self.n), 0
+            self.passes += 1
+        self.pos += 1
+        return int(self.order[self.pos - 1])
 
 
 class SortedFrame:

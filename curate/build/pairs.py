@@ -20,12 +20,12 @@ numpy Generator over tables sorted by id, so reader row order never matters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-from curate.build.candidates import STAGE, PlanContext, SortedFrame
+from curate.build.candidates import STAGE, Cycle, PlanContext, SortedFrame
 from curate.build.names import is_person
 from curate.build.plan import ImageRef
 from curate.tables import SourceTables
@@ -44,33 +44,9 @@ class Pair:
     hard: bool = False
 
 
-def whole(source: str, row: dict) -> ImageRef:
-    return ImageRef(source=source, image_id=row["image_id"], path=row["path"])
-
-
 def crop(source: str, row: dict) -> ImageRef:
     box = (float(row["cx1"]), float(row["cy1"]), float(row["cx2"]), float(row["cy2"]))
     return ImageRef(source=source, image_id=row["image_id"], path=row["path"], box=box, object_id=row["object_id"])
-
-
-@dataclass
-class Cycle:
-    """A lazily reshuffled order over n items (a new permutation each pass)."""
-
-    n: int
-    rng: np.random.Generator
-    order: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    pos: int = 0
-    passes: int = 0
-
-    def next(self) -> int | None:
-        if self.n == 0:
-            return None
-        if self.pos >= len(self.order):
-            self.order, self.pos = self.rng.permutation(self.n), 0
-            self.passes += 1
-        self.pos += 1
-        return int(self.order[self.pos - 1])
 
 
 class DetectionPairs:

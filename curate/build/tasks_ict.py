@@ -22,9 +22,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from curate.build.candidates import STAGE, PlanContext, SortedFrame
+from curate.build.candidates import STAGE, Cycle, PlanContext, SortedFrame
 from curate.build.names import is_person
-from curate.build.pairs import PAIR_SAMPLERS, Cycle, Pair, crop
+from curate.build.pairs import PAIR_SAMPLERS, Pair, crop
 from curate.build.plan import ExamplePlan, ImageRef
 from curate.build.tasks_oct import template_rng
 from curate.build.templates import REWARD_METHOD, render_ict_multi, render_ict_single, user_messages

@@ -15,8 +15,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from curate.build.candidates import STAGE, PlanContext, SortedFrame
-from curate.build.pairs import Cycle
+from curate.build.candidates import STAGE, Cycle, PlanContext, SortedFrame
 from curate.build.plan import ExamplePlan, ImageRef
 from curate.build.tasks_oct import template_rng
 from curate.build.templates import REWARD_METHOD, render_vlt, user_messages
