@@ -67,7 +67,8 @@ class VLTPlanner:
         return out
 
     def plan(self, r: dict) -> ExamplePlan:
-        ids = [r["image_id"], r["dataset"], r["ref_id"], r["sent_id"]]
+        ds = r["dataset"]  # ref and sentence ids are unique within one dataset only: qualify them
+        ids = [r["image_id"], f"{ds}/{r['ref_id']}", f"{ds}/{r['sent_id']}"]
         key = ("vlt", self.source, *ids)
         rendered = render_vlt(r["expression"], template_rng(self.ctx, key), self.ctx.recipe.templates.reasoning)
         box = [float(v) for v in r["bbox"]]
@@ -75,6 +76,6 @@ class VLTPlanner:
             task="vlt", source=self.source, source_ids=[str(x) for x in ids],
             images=[ImageRef(self.source, r["image_id"], r["path"])],
             messages=user_messages(1, rendered.text), solution=box, names=[], template=rendered.template,
-            meta={"problem": rendered.problem, "reward_method": REWARD_METHOD["vlt"], "dataset": r["dataset"],
+            meta={"problem": rendered.problem, "reward_method": REWARD_METHOD["vlt"], "dataset": ds, "sent_id": r["sent_id"],
                   "split_by": r["split_by"], "category": r["category"], "expression": r["expression"]},
         )

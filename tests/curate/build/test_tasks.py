@@ -153,7 +153,8 @@ def test_vlt_one_expression_per_image_from_the_chosen_splits():
     for p in plans:
         (q,) = p.images
         assert q.image_id in train_images and q.box is None and p.names == []
-        row = ref.filter(pl.col("sent_id") == p.source_ids[3]).row(0, named=True)
+        assert p.source_ids[2] == f"{p.meta['dataset']}/{p.meta['sent_id']}"
+        row = ref.filter((pl.col("sent_id") == p.meta["sent_id"]) & (pl.col("dataset") == p.meta["dataset"])).row(0, named=True)
         assert p.solution == list(row["bbox"]) and row["expression"] in p.messages[0]["content"][-1]["text"]
 
 
