@@ -17,6 +17,15 @@
    as a ``plan_shortfall`` quarantine row, never silently.
 5. The plans are shuffled with a Generator seeded from the recipe seed.
 
+``ExamplePlan.meta`` holds ``problem`` (the prompt text without the official trainer's answer
+hint: the official RePIC JSON's ``problem``), ``reward_method`` (its ``accu_reward_method``),
+``category`` / ``categories``, ``negative`` ("hard" / "easy", OCT "no" examples) and, for VLT,
+``dataset``, ``split_by``, ``sent_id`` and ``expression``. ``PlanResult.stats`` holds
+``requested`` / ``planned`` (task -> source -> count), ``task_requested`` / ``task_planned``,
+``total_requested`` / ``total_planned``, ``oct_answers``, ``oct_by_source`` (yes / no / hard /
+easy), ``hard_negatives``, ``excluded_images``, ``shortfalls``, ``names_per_example`` and
+``notes`` (human-readable lines).
+
 Everything random is seeded from ``recipe.seed`` and fixed labels (task, source,
 record ids), and tables are sorted by id first, so the same recipe and tables
 give identical plans whatever the readers' row order.
