@@ -102,10 +102,13 @@ class VisionFeatureCache:
         merge = visual.spatial_merge_size**2
         grids = image_grid_thw.tolist()
         chunks = torch.split(pixel_values, [t * h * w for t, h, w in grids])
-        flat = pixel_values.detach().double()
-        sums = torch.stack([c.sum() for c in flat.split([t * h * w for t, h, w in grids])])
-        sq = torch.stack([(c * c).sum() for c in flat.split([t * h * w for t, h, w in grids])])
-        keys = [(tuple(g), s, q) for g, s, q in zip(grids, sums.tolist(), sq.tolist(), strict=True)]
+        # a cheap fingerprint narrows the candidates; torch.equal on the pixels decides
+        rows = pixel_values.detach().sum(-1, dtype=torch.float32)
+        prints = torch.stack(
+            [torch.stack([r.sum(), (r * torch.arange(len(r), device=r.device, dtype=r.dtype)).sum()])
+             for r in rows.split([t * h * w for t, h, w in grids])]
+        ).tolist()  # one device sync
+        keys = [(tuple(g), a, b) for g, (a, b) in zip(grids, prints, strict=True)]
         features: list[torch.Tensor | None] = [self._lookup(k, c) for k, c in zip(keys, chunks, strict=True)]
         todo: list[int] = []  # first occurrence of each image that is not cached yet
         same_as: dict[int, int] = {}
