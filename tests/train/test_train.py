@@ -150,3 +150,22 @@ def test_bf16_on_a_machine_without_gpu_is_a_clear_error(tiny_model, tiny_build, 
     rc = main(["train", "--dataset", str(tiny_build), "--model", str(tiny_model), "--output", str(tmp_path / "o")])
     assert rc == 2 and "bf16 needs a GPU" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_end_to_end_demo_build_published_then_trained(hub, tiny_model, tmp_path, capsys):
+    """repic demo (real build pipeline) -> curate.hub.publish -> repic train from the tagged version."""
+    from curate.hub.publish import publish
+
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--size", "tiny", "--workers", "1"]) == 0
+    build = tmp_path / "demo" / "builds" / "repic-demo" / "1.0.0"
+    published = publish(build, "tester/repic-demo")
+    capsys.readouterr()
+    out = tmp_path / "run"
+    rc = main(["train", "--dataset", f"tester/repic-demo@{published.tag}", "--model", str(tiny_model),
+               "--output", str(out), "--max-steps", "1", *SMALL_FLAGS])
+    assert rc == 0, capsys.readouterr().err
+    rec = json.loads((out / "training_manifest.json").read_text())
+    built = json.loads((build / "manifest.json").read_text())
+    assert rec["dataset"]["commit"] == published.commit and rec["dataset"]["revision"] == published.tag
+    assert rec["dataset"]["recipe_hash"] == built["recipe_hash"] and rec["rows"] == built["counts"]["total"]
+    assert rec["result"]["global_step"] == 1
