@@ -37,13 +37,11 @@ def _xy(i: int) -> pl.Expr:
     return pl.col("bbox").arr.get(i)
 
 
-def crop_candidates(objects: pl.DataFrame, images: pl.DataFrame, crops: Crops, source: str, *,
-                    presorted: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(candidates, quarantine). Candidates keep the objects columns plus path, width, height and the
-    crop region cx1, cy1, cx2, cy2, sorted by (image_id, object_id) (``presorted``: objects already are)."""
+def crop_candidates(objects: pl.DataFrame, images: pl.DataFrame, crops: Crops, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(candidates, quarantine). Candidates: source, image_id, object_id, category, bbox, identity, path,
+    width, height and the crop region cx1, cy1, cx2, cy2, sorted by (image_id, object_id)."""
     img = images.select("image_id", "path", "width", "height")
-    objects = objects if presorted else objects.sort("image_id", "object_id")
-    df = objects.join(img, on="image_id", how="left", maintain_order="left")
+    df = objects.join(img, on="image_id", how="left")
     x1, y1, x2, y2 = _xy(0), _xy(1), _xy(2), _xy(3)
     bw, bh = x2 - x1, y2 - y1
     mx, my = bw * crops.margin, bh * crops.margin
@@ -81,8 +79,8 @@ def crop_candidates(objects: pl.DataFrame, images: pl.DataFrame, crops: Crops, s
             cx1=pl.col("cx1").clip(0, None), cy1=pl.col("cy1").clip(0, None),
             cx2=pl.min_horizontal("cx2", W), cy2=pl.min_horizontal("cy2", H),
         )
-    good = good.drop("_bw", "_bh", "_reason")  # still sorted by (image_id, object_id): filters keep order
-    return good, quarantine
+    keep = ["source", "image_id", "object_id", "category", "bbox", "identity", "path", "width", "height", "cx1", "cy1", "cx2", "cy2"]
+    return good.select(keep).sort("image_id", "object_id"), quarantine
 
 
 @dataclass
@@ -156,11 +154,12 @@ class PlanContext:
         self.used.add(self._key(source, image_id))
         return True
 
-    def sorted_objects(self, st) -> pl.DataFrame:
-        """The objects of one source sorted by (image_id, object_id), sorted once per plan."""
-        key = ("objects", st.source)
+    def category_index(self, st) -> "SortedFrame":
+        """(image_id, category, identity) of every object whose image is indexed, by image: built once per plan."""
+        key = ("category_index", st.source)
         if key not in self.cache:
-            self.cache[key] = st.objects.sort("image_id", "object_id")
+            objs = st.objects.select("image_id", "category", "identity").join(st.images.select("image_id"), on="image_id", how="semi")
+            self.cache[key] = SortedFrame(objs, "image_id")
         return self.cache[key]
 
     def crop_candidates(self, st) -> pl.DataFrame:
@@ -168,7 +167,7 @@ class PlanContext:
         (their rejections quarantined once)."""
         key = ("crops", st.source)
         if key not in self.cache:
-            good, q = crop_candidates(self.sorted_objects(st), st.images, self.recipe.crops, st.source, presorted=True)
+            good, q = crop_candidates(st.objects, st.images, self.recipe.crops, st.source)
             self.add_quarantine(q)
             self.cache[key] = good
         return self.cache[key]

@@ -57,15 +57,14 @@ class DetectionPairs:
         key = ("detection", st.source)
         if key not in ctx.cache:
             cands = ctx.crop_candidates(st)
-            objs = ctx.sorted_objects(st).select("image_id", "category", "identity").join(
-                st.images.select("image_id"), on="image_id", how="semi", maintain_order="left")
-            grouped = objs.group_by("category").agg(pl.col("image_id").unique().sort())
+            objs = ctx.category_index(st)
+            grouped = objs.df.group_by("category").agg(pl.col("image_id").unique().sort())
             lists = grouped.get_column("image_id")
             cat_images = {c: lists[i] for i, c in enumerate(grouped.get_column("category").to_list())}
             ctx.cache[key] = (
                 SortedFrame(st.images.select("image_id", "path"), "image_id"),
                 SortedFrame(cands, "image_id", "object_id", presorted=True),
-                SortedFrame(objs, "image_id", presorted=True),
+                objs,
                 cat_images,
             )
         self.images, self.cands, self.objects, self.cat_images = ctx.cache[key]

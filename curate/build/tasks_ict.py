@@ -91,7 +91,7 @@ class ICTMultiPlanner:
             frac = (b.arr.get(2) - b.arr.get(0)) * (b.arr.get(3) - b.arr.get(1)) / (pl.col("width").cast(pl.Float64) * pl.col("height").cast(pl.Float64))
             big = cands.filter(frac >= self.cfg.min_area_fraction)
             enough = big.group_by("image_id").len().filter(pl.col("len") >= self.cfg.min_refs).select("image_id")
-            ctx.cache[key] = SortedFrame(big.join(enough, on="image_id", how="semi", maintain_order="left"), "image_id", "object_id", presorted=True)
+            ctx.cache[key] = SortedFrame(big.join(enough, on="image_id", how="semi"), "image_id", "object_id")
         self.cands: SortedFrame = ctx.cache[key]
         self.image_ids = self.cands.unique_keys()
         self._order = Cycle(len(self.image_ids), rng)
