@@ -200,3 +200,13 @@ def test_coco_and_refcoco_ids_are_one_photo_namespace():
     photos = [p.images[-1].image_id for p in res.plans]
     assert len(photos) == len(set(photos))
     assert res.stats["task_planned"]["vlt"] > 0
+
+
+def test_plans_round_trip_through_json():
+    from curate.build.plan import ExamplePlan
+
+    res = plan_mixture(S.recipe(total=40), S.all_tables())
+    for p in res.plans:
+        back = ExamplePlan.from_json(json.loads(json.dumps(p.to_json())))
+        assert back == p and back.content_id() == p.content_id()
+    assert len({p.content_id() for p in res.plans}) == len(res.plans)
