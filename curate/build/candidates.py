@@ -135,6 +135,7 @@ class PlanContext:
     names: NameGenerator
     allow_query_reuse: bool = False
     used: set[tuple[str, str]] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)  # content ids of the examples planned so far
     quarantine: list[pl.DataFrame] = field(default_factory=list)
     cache: dict = field(default_factory=dict)  # prepared per-source data, shared by the task planners
     # sources whose image ids name the same photos share a namespace (COCO 2017 and RefCOCO's COCO 2014

@@ -145,7 +145,7 @@ def plan_mixture(recipe: Recipe, tables: dict[str, SourceTables], *, excluded_im
     )
     task_counts = largest_remainder(task_shares(recipe), recipe.mixture.total)
     stats: dict = {"total_requested": recipe.mixture.total, "requested": {}, "planned": {}, "shortfalls": [], "notes": [],
-                   "excluded_images": excluded_count}
+                   "excluded_images": excluded_count, "duplicates_dropped": 0}
     stats["notes"] += [f"tables of {name!r} ignored: the recipe does not declare that source" for name in ignored]
     by_task: dict[str, list[ExamplePlan]] = {}
     with progress.bar("Planning examples", total=recipe.mixture.total) as advance:
@@ -160,6 +160,19 @@ def plan_mixture(recipe: Recipe, tables: dict[str, SourceTables], *, excluded_im
     quarantine = pl.concat(ctx.quarantine, how="vertical") if ctx.quarantine else pl.DataFrame(schema=QUARANTINE_SCHEMA)
     quarantine = quarantine.sort("source", "stage", "reason", "record_id", "detail")  # joins do not keep row order
     return PlanResult(plans=plans, quarantine=quarantine, stats=stats)
+
+
+def _take(ctx: PlanContext, planner, n: int, stats: dict) -> list[ExamplePlan]:
+    """``planner.take(n)`` without examples identical to earlier ones (possible only with query reuse)."""
+    out = []
+    for p in planner.take(n):
+        cid = p.content_id()
+        if cid in ctx.seen:
+            stats["duplicates_dropped"] += 1
+            continue
+        ctx.seen.add(cid)
+        out.append(p)
+    return out
 
 
 def _plan_task(ctx: PlanContext, task: str, total: int, tables: dict[str, SourceTables], stats: dict, advance) -> list[ExamplePlan]:
@@ -180,7 +193,7 @@ def _plan_task(ctx: PlanContext, task: str, total: int, tables: dict[str, Source
     got: dict[str, list[ExamplePlan]] = {s: [] for s in weights}
     for s, n in counts.items():
         if n and s in planners:
-            got[s] = planners[s].take(n)
+            got[s] = _take(ctx, planners[s], n, stats)
             advance(len(got[s]))
     deficit = total - sum(len(v) for v in got.values())
     short = {s: counts[s] - len(got[s]) for s in weights if len(got[s]) < counts[s]}
@@ -191,7 +204,7 @@ def _plan_task(ctx: PlanContext, task: str, total: int, tables: dict[str, Source
         for s in donors:
             if deficit <= 0:
                 break
-            extra = planners[s].take(deficit)
+            extra = _take(ctx, planners[s], deficit, stats)
             if extra:
                 progress_made = True
                 got[s].extend(extra)

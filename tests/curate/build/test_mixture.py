@@ -210,3 +210,12 @@ def test_plans_round_trip_through_json():
         back = ExamplePlan.from_json(json.loads(json.dumps(p.to_json())))
         assert back == p and back.content_id() == p.content_id()
     assert len({p.content_id() for p in res.plans}) == len(res.plans)
+
+
+def test_query_reuse_never_duplicates_examples():
+    tables = {"celeba": S.celeba(n_ids=3, per_id=2)}  # 6 photos: only 6 distinct positive pairs exist
+    res = plan_mixture(S.recipe(total=30, proportions={"ict_single": 1.0}, sources=("celeba",), mixture={"allow_query_reuse": True}), tables)
+    ids = [p.content_id() for p in res.plans]
+    assert len(ids) == len(set(ids)) == 6
+    queries = Counter(p.images[-1].image_id for p in res.plans)
+    assert res.stats["shortfalls"][0]["unfilled"] == 24 and max(queries.values()) == 1
