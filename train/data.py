@@ -118,6 +118,31 @@ def check_mixture(files: list[str], *, reasoning: bool = False, where: str = "da
     return offset
 
 
+def vlt_rows_resized(files: list[str], frame: tuple[int, int, int]) -> int:
+    """How many vlt query images the processor would resize (their boxes are then mapped back by the reward)."""
+    import io
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    from PIL import Image
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+    count = 0
+    for file in files:
+        table = pq.read_table(file, columns=["task", "images"])
+        table = table.filter(pc.equal(table["task"], "vlt"))
+        for images in table["images"].to_pylist():
+            if not images:
+                continue
+            query = images[-1]
+            source = io.BytesIO(query["bytes"]) if query.get("bytes") else query.get("path")
+            with Image.open(source) as im:  # reads the header only
+                width, height = im.size
+            if smart_resize(height, width, frame[2], min_pixels=frame[0], max_pixels=frame[1]) != (height, width):
+                count += 1
+    return count
+
+
 def load_rows(files: list[str]):
     """The rows as a ``datasets.Dataset`` with the mixture features (images decode lazily)."""
     import datasets

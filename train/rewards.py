@@ -9,7 +9,9 @@ Defaults reproduce the rules of the official RePIC implementation:
 
 * OCT: the first ``yes``/``no`` word of the output (case-insensitive) must equal the answer.
 * VLT: the first ``[x1, y1, x2, y2]`` of the output (ints or floats) must reach IoU >= 0.5
-  with the answer box (both in the frame of the image the model sees).
+  with the answer box. Boxes are in the stored query image's frame, which a build makes the
+  frame the model sees; if the processor still resizes the query (a build made for other
+  pixel limits), the predicted box is mapped back from the model's frame first (``vlt_frame``).
 * Single-ICT: 1 if the exact ``<name>`` occurs and the output has at least 100 characters;
   0 if the output contains the closing form ``</name>`` (anti reward-hacking rule).
 * Multi-ICT: the fraction of the names that occur; 0 if the output is shorter than 100 characters.
@@ -76,9 +78,13 @@ def score_oct(text: str, answer: str) -> float:
     return 1.0 if first_yes_no(text) == str(answer).lower() else 0.0
 
 
-def score_vlt(text: str, answer: Sequence[float], iou_threshold: float = 0.5) -> float:
+def score_vlt(text: str, answer: Sequence[float], iou_threshold: float = 0.5, scale=(1.0, 1.0)) -> float:
     box = first_box(text)
-    return 1.0 if box is not None and iou(box, answer) >= iou_threshold else 0.0
+    if box is None:
+        return 0.0
+    sx, sy = scale
+    box = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+    return 1.0 if iou(box, answer) >= iou_threshold else 0.0
 
 
 def score_ict_single(text: str, name: str, min_chars: int = 100, zero_on_closing_tag: bool = True) -> float:
@@ -96,12 +102,28 @@ def score_ict_multi(text: str, names: Sequence[str], min_chars: int = 100) -> fl
 # --- TRL reward functions ---------------------------------------------------------------------------
 
 
-def _per_task(task_name: str, score: Callable[[str, object], float]):
-    def reward(completions, solution, task, **kwargs) -> list[float | None]:
+def model_frame_scale(image, frame: tuple[int, int, int] | None) -> tuple[float, float]:
+    """(sx, sy) from the model's input frame to ``image``'s own frame under ``frame`` = (min_pixels, max_pixels, factor)."""
+    if frame is None or image is None:
+        return 1.0, 1.0
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+    width, height = image.size
+    min_pixels, max_pixels, factor = frame
+    seen_h, seen_w = smart_resize(height, width, factor, min_pixels=min_pixels, max_pixels=max_pixels)
+    return width / seen_w, height / seen_h
+
+
+def _per_task(task_name: str, score: Callable[..., float], needs_image: bool = False):
+    def reward(completions, solution, task, images=None, **kwargs) -> list[float | None]:
         out: list[float | None] = []
-        for completion, sol, row_task in zip(completions, solution, task, strict=True):
+        images = images if images is not None else [None] * len(completions)
+        for completion, sol, row_task, row_images in zip(completions, solution, task, images, strict=True):
             if row_task != task_name:
                 out.append(None)
+            elif needs_image:
+                query = row_images[-1] if row_images else None  # the query image is the last one
+                out.append(score(completion_text(completion), json.loads(sol), query))
             else:
                 out.append(score(completion_text(completion), json.loads(sol)))
         return out
@@ -117,11 +139,19 @@ def make_reward_funcs(
     ict_single_min_chars: int = 100,
     ict_single_zero_on_closing_tag: bool = True,
     ict_multi_min_chars: int = 100,
+    vlt_frame: tuple[int, int, int] | None = None,
 ) -> list[Callable]:
-    """The four task rewards (named ``oct``, ``vlt``, ``ict_single``, ``ict_multi``) with these settings."""
+    """The four task rewards (named ``oct``, ``vlt``, ``ict_single``, ``ict_multi``) with these settings.
+
+    ``vlt_frame`` = (min_pixels, max_pixels, patch_size * merge_size) of the model's processor.
+    """
     return [
         _per_task("oct", score_oct),
-        _per_task("vlt", lambda text, box: score_vlt(text, box, vlt_iou_threshold)),
+        _per_task(
+            "vlt",
+            lambda text, box, query: score_vlt(text, box, vlt_iou_threshold, model_frame_scale(query, vlt_frame)),
+            needs_image=True,
+        ),
         _per_task(
             "ict_single",
             lambda text, name: score_ict_single(text, name, ict_single_min_chars, ict_single_zero_on_closing_tag),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from curate.errors import UserError
 from train.config import VLLM_WARNING, TrainConfig
-from train.data import load_training_data
+from train.data import data_files, load_training_data, vlt_rows_resized
 from train.record import MANIFEST_NAME, library_versions, render_card, reward_summary, toolkit_info, write_json_atomic
 from train.rewards import make_reward_funcs
 
@@ -195,11 +195,23 @@ def _log_callback(path: Path):
     return JsonlLog()
 
 
+def processor_frame(processor) -> tuple[int, int, int] | None:
+    """(min_pixels, max_pixels, patch_size * merge_size) of a Qwen2-VL-style image processor."""
+    ip = getattr(processor, "image_processor", None)
+    size = getattr(ip, "size", None)
+    get = (lambda k: size.get(k)) if isinstance(size, dict) else (lambda k: getattr(size, k, None))
+    lo, hi = get("shortest_edge"), get("longest_edge")
+    if not (lo and hi and getattr(ip, "patch_size", None) and getattr(ip, "merge_size", None)):
+        return None
+    return int(lo), int(hi), int(ip.patch_size * ip.merge_size)
+
+
 def build_trainer(
     cfg: TrainConfig, data, model: ModelSource, output_dir: Path, extra_reward_funcs=(), callbacks=(), instance=None
 ):
     """The configured trainer; ``instance`` (a model object, e.g. random-init for benchmarks) replaces loading."""
-    rewards = make_reward_funcs(**cfg.rewards.model_dump(exclude={"weights"})) + list(extra_reward_funcs)
+    frame = processor_frame(model.processor)
+    rewards = make_reward_funcs(**cfg.rewards.model_dump(exclude={"weights"}), vlt_frame=frame) + list(extra_reward_funcs)
     names = [getattr(f, "__name__", type(f).__name__) for f in rewards]
     args = grpo_config(cfg, output_dir, model, names)
     if instance is None:
@@ -241,12 +253,19 @@ def run_training(
     check_device(cfg)
     if cfg.use_vllm:
         log.warning(VLLM_WARNING)
+    frame = processor_frame(model.processor)
+    resized = vlt_rows_resized(data_files(data.source.local_dir), frame) if frame else 0
+    if resized:
+        log.warning("%d vlt query image(s) are not in the processor's frame %s; predicted boxes are mapped back "
+                    "to the stored frame before IoU (build with a matching model_frame to avoid it)", resized, frame)
     output_dir.mkdir(parents=True, exist_ok=True)
     manifest = {
         "format": "repic-train/1",
         "status": "running",
         "dataset": data.source.record(),
         "rows": data.rows,
+        "processor_frame": {"min_pixels": frame[0], "max_pixels": frame[1], "factor": frame[2]} if frame else None,
+        "vlt_queries_resized_by_processor": resized,
         "model": model.record(),
         "config": cfg.model_dump(mode="json"),
         "libraries": library_versions(),

@@ -120,3 +120,21 @@ def test_completion_text_forms():
     assert completion_text([{"role": "assistant", "content": "a"}]) == "a"
     assert completion_text([{"role": "assistant", "content": [{"type": "text", "text": "b"}]}]) == "b"
     assert completion_text([{"role": "assistant", "content": None}]) == ""
+
+
+def test_vlt_maps_the_box_back_when_the_processor_resizes_the_query():
+    from PIL import Image
+
+    # a 640x480 query under max_pixels 200704 is seen as 504x364 by the model: the model's box is in that frame
+    frame = (3136, 200704, 28)
+    vlt = make_reward_funcs(vlt_frame=frame)[1]
+    query = Image.new("RGB", (640, 480))
+    answer = json.dumps([100, 100, 300, 300])  # stored frame
+    seen = "[78.75, 75.83, 236.25, 227.5]"  # the same box in the 504x364 frame
+    kwargs = dict(solution=[answer] * 2, task=["vlt"] * 2, images=[[query]] * 2)
+    assert vlt(completions=[conv(seen), conv("[100, 100, 300, 300]")], **kwargs) == [1.0, 0.0]
+    # a query already in the model's frame is not rescaled (the build's normal case)
+    framed = Image.new("RGB", (504, 364))
+    assert vlt(completions=[conv("[100, 100, 300, 300]")], solution=[answer], task=["vlt"], images=[[framed]]) == [1.0]
+    # without a frame (or without images) the raw box is compared, as in the official code
+    assert vlt_reward(completions=[conv("[100, 100, 300, 300]")], solution=[answer], task=["vlt"]) == [1.0]

@@ -66,6 +66,7 @@ def test_two_steps_on_a_local_build_update_lora_and_log_per_task_rewards(tiny_mo
     assert rec["dataset"]["local_dir"] == str(tiny_build.resolve())
     assert rec["model"]["path"] == str(tiny_model.resolve())
     assert rec["config"]["lora"]["r"] == 64 and rec["config"]["num_generations"] == 2
+    assert rec["vlt_queries_resized_by_processor"] == 0  # the tiny build's query is in the model's frame
     assert rec["grpo_config"]["beta"] == 0.04 and rec["grpo_config"]["loss_type"] == "grpo"
     assert rec["reward_functions"] == ["oct", "vlt", "ict_single", "ict_multi", "even_token_fraction"]
     assert rec["libraries"]["trl"] == "1.16.0" and rec["libraries"]["transformers"] == "5.17.0"
@@ -169,3 +170,6 @@ def test_end_to_end_demo_build_published_then_trained(hub, tiny_model, tmp_path,
     assert rec["dataset"]["commit"] == published.commit and rec["dataset"]["revision"] == published.tag
     assert rec["dataset"]["recipe_hash"] == built["recipe_hash"] and rec["rows"] == built["counts"]["total"]
     assert rec["result"]["global_step"] == 1
+    # the tiny model's processor allows far fewer pixels than the demo recipe's model frame
+    assert rec["processor_frame"] == {"min_pixels": 3136, "max_pixels": 12544, "factor": 28}
+    assert rec["vlt_queries_resized_by_processor"] == built["counts"]["by_task"]["vlt"]
