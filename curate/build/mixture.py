@@ -23,7 +23,7 @@ hint: the official RePIC JSON's ``problem``), ``reward_method`` (its ``accu_rewa
 ``dataset``, ``split_by``, ``sent_id`` and ``expression``. ``PlanResult.stats`` holds
 ``requested`` / ``planned`` (task -> source -> count), ``task_requested`` / ``task_planned``,
 ``total_requested`` / ``total_planned``, ``oct_answers``, ``oct_by_source`` (yes / no / hard /
-easy), ``hard_negatives``, ``excluded_images``, ``shortfalls``, ``names_per_example`` and
+easy), ``hard_negatives``, ``excluded_images``, ``duplicates_dropped``, ``shortfalls``, ``names_per_example`` and
 ``notes`` (human-readable lines).
 
 Everything random is seeded from ``recipe.seed`` and fixed labels (task, source,
@@ -198,7 +198,7 @@ def _plan_task(ctx: PlanContext, task: str, total: int, tables: dict[str, Source
     deficit = total - sum(len(v) for v in got.values())
     short = {s: counts[s] - len(got[s]) for s in weights if len(got[s]) < counts[s]}
     filled: dict[str, int] = {}
-    donors = sorted((s for s in planners if weights[s] > 0), key=lambda s: (-weights[s], s))
+    donors = sorted((s for s in planners if weights[s] > 0 and s not in short), key=lambda s: (-weights[s], s))
     while deficit > 0:
         progress_made = False
         for s in donors:
@@ -218,7 +218,7 @@ def _plan_task(ctx: PlanContext, task: str, total: int, tables: dict[str, Source
     rows = []
     for s, missing in short.items():
         entry = {"task": task, "source": s, "requested": counts[s], "supplied": counts[s] - missing,
-                 "filled_from_other_sources": filled, "unfilled": deficit}
+                 "filled_from_other_sources": dict(filled), "unfilled": deficit}
         stats["shortfalls"].append(entry)
         detail = (f"{task}: requested {counts[s]}, source supplied {counts[s] - missing}; "
                   f"other sources added {sum(filled.values())}; still missing {deficit}")
