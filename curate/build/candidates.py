@@ -6,7 +6,7 @@ boxes that may be cut as references, each with its crop region (the box grown
 by ``margin`` on every side, clipped to the image when ``clip_to_image``).
 Every rejected box becomes a quarantine row (stage ``plan``) with its reason:
 
-``object_without_image``  the box's image is not in the images table (or was excluded)
+``object_without_image``  the box's image is not in the images table (boxes of excluded images are removed first)
 ``crop_crowd`` / ``crop_fake`` / ``crop_reflected``  flagged box skipped per recipe
 ``crop_small_side``  the object box's shorter side is below ``min_side``
 ``crop_small_area``  the object box's area is below ``min_area``
