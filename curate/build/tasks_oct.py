@@ -9,6 +9,7 @@ the reference's name and a table A.4 question; the answer is "yes" or "no".
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -35,13 +36,17 @@ class OCTPlanner:
         self.pairs = PAIR_SAMPLERS[st.kind](ctx, st, rng)
         self.cfg = ctx.recipe.tasks.oct
         self.n_yes = self.n_no = self.n_hard = 0
+        # exact halves (e.g. 12.5 positives of 25) round up for every other OCT source, down for the rest,
+        # so the mixture as a whole stays balanced too (sources are planned in name order)
+        n = ctx.cache["oct_planners"] = ctx.cache.get("oct_planners", -1) + 1
+        self._round = (lambda x: math.floor(x + 0.5)) if n % 2 == 0 else (lambda x: math.ceil(x - 0.5))
 
     def take(self, k: int) -> list[ExamplePlan]:
         done = self.n_yes + self.n_no
-        want_yes = min(k, max(0, round((done + k) * self.cfg.positive_fraction) - self.n_yes))
+        want_yes = min(k, max(0, self._round((done + k) * self.cfg.positive_fraction) - self.n_yes))
         pos = self.pairs.positives(want_yes)
         want_no = k - len(pos) if len(pos) == want_yes else k - want_yes
-        want_hard = max(0, round((self.n_no + want_no) * self.cfg.hard_negative_fraction) - self.n_hard)
+        want_hard = max(0, self._round((self.n_no + want_no) * self.cfg.hard_negative_fraction) - self.n_hard)
         neg = self.pairs.negatives(want_no, min(want_hard, want_no))
         self.n_yes += len(pos)
         self.n_no += len(neg)

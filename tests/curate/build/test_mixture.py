@@ -75,7 +75,9 @@ def test_oct_balance_and_hard_negatives_per_source():
     for source, row in by.items():
         assert abs(row["yes"] - row["no"]) <= 1, source
         assert abs(row["hard"] - row["easy"]) <= 1, source
-    assert res.stats["oct_answers"]["yes"] + res.stats["oct_answers"]["no"] == len(res.plans) == 200
+    answers = res.stats["oct_answers"]
+    assert answers["yes"] + answers["no"] == len(res.plans) == 200
+    assert abs(answers["yes"] - answers["no"]) <= 1  # odd per-source counts do not all round the same way
 
 
 def test_shortfall_is_filled_from_other_sources_and_reported():
