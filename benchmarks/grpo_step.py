@@ -12,9 +12,18 @@ tokenizer/processor built offline with the released token-id layout (no download
     python benchmarks/grpo_step.py --variants stock,fast,fast:ckpt2 --profile
     python benchmarks/grpo_step.py --tiny               # CPU: same code path, tiny model, ~1 minute
 
-On the GPU machine (no network; see ../shared/reference/gpu-machine.md) carry unpacked wheels
-of trl, datasets (+ dill, multiprocess, xxhash, fsspec) and pydantic (+ pydantic_core,
-annotated_types, typing_inspection), then ``PYTHONPATH=/tmp/site:$PWD python3 benchmarks/grpo_step.py``.
+The GPU machine (no network; ../shared/reference/gpu-machine.md) lacks trl, datasets and pydantic.
+Download their wheels here into the git-ignored .whl/ and carry that folder:
+
+    pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+      --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
+      trl==1.16.0 datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 xxhash==4.1.0 fsspec==2026.9.0 \
+      pydantic==2.14.4 pydantic-core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5 typing-extensions
+
+then run there (about 4 minutes for 7B, stock + fast, 1 warm-up + 3 measured steps each):
+
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && \
+      PYTHONPATH=/tmp/site:$PWD python3 benchmarks/grpo_step.py --record --json $OUT/grpo_step.json
 """
 
 from __future__ import annotations
