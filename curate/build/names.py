@@ -12,7 +12,8 @@ Scheme (a stated choice; the paper names no generator):
   a Faker first name, as is, e.g. ``<Olivia>``.
 * ``thing`` (every other object): a pet-like nickname made from a Faker first
   name: its leading consonants, its first vowel run and the consonant after it,
-  lower-cased (``Charlotte`` -> ``char``, ``Bobby`` -> ``bob``, ``Olivia`` -> ``ol``),
+  lower-cased (``Charlotte`` -> ``char``, ``Bobby`` -> ``bob``, ``Max`` -> ``max``), at
+  least 3 letters and not a common short English word (``Andrew`` -> ``and`` is redrawn),
   in the spirit of the short names of the paper's figures (``<bo>``).
 
 Rules, enforced for every example: names are distinct (case-insensitively),
@@ -41,6 +42,10 @@ PERSON_CATEGORIES = frozenset(
 )
 # Words used as tags or placeholders in the prompts: never a name.
 RESERVED = frozenset({"name", "think", "answer", "observe", "observation", "image", "images", "query", "reference", "yes", "no"})
+# Short English words a nickname can come out as ("Andrew" -> "and"): never a thing's name.
+STOPWORDS = frozenset({"and", "are", "but", "can", "did", "for", "had", "has", "her", "him", "his", "not", "our", "she",
+                       "the", "was", "who", "you", "all", "any", "one", "out", "ten", "two", "see", "saw"})
+MIN_THING_LEN = 3  # nicknames of 2 letters ("an", "as", "el") read as words or fragments
 _VOWELS = "aeiouy"
 _WORD = re.compile(r"[a-z]+")
 _MAX_TRIES = 200
@@ -103,9 +108,11 @@ class NameGenerator:
         first = self._faker.first_name()
         return first if kind == "person" else nickname(first)
 
-    def _acceptable(self, cand: str, taken: list[str]) -> bool:
+    def _acceptable(self, cand: str, kind: Kind, taken: list[str]) -> bool:
         low = cand.lower()
-        if len(low) < 2 or not low.isalpha() or low in self.banned:
+        if len(low) < (MIN_THING_LEN if kind == "thing" else 2) or not low.isalpha() or low in self.banned:
+            return False
+        if kind == "thing" and low in STOPWORDS:
             return False
         return all(low not in t.lower() and t.lower() not in low for t in taken)
 
@@ -116,7 +123,7 @@ class NameGenerator:
         for kind in kinds:
             for _ in range(_MAX_TRIES):
                 cand = self._draw(kind)
-                if self._acceptable(cand, taken):
+                if self._acceptable(cand, kind, taken):
                     taken.append(cand)
                     break
             else:  # pragma: no cover - Faker's name lists are far larger than any example

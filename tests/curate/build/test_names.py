@@ -64,3 +64,10 @@ def test_unknown_locale_is_a_user_error():
 def test_derive_seed_is_stable():
     assert derive_seed(0, "a", 1) == derive_seed(0, "a", 1) != derive_seed(0, "a", 2)
     assert derive_seed("x") == 0x2D711642B726B044  # sha256-based: the same on every platform and run
+
+
+def test_thing_names_are_at_least_three_letters_and_not_common_words():
+    gen = NameGenerator(1, "en_US")
+    things = [n[1:-1] for i in range(500) for n in gen.names_for(("t", i), ["thing"])]
+    assert all(len(t) >= 3 and t not in {"and", "her", "the"} for t in things)
+    assert len(set(things)) > 50  # still plenty of variety
