@@ -109,3 +109,23 @@ def test_demo_recipe_plans_in_full_from_the_demo_corpus(tmp_path, monkeypatch):
     result = plan_mixture(recipe, tables)
     assert result.stats["shortfalls"] == [] and len(result.plans) == recipe.mixture.total
     assert result.stats["task_planned"] == largest_remainder(task_shares(recipe), recipe.mixture.total)
+
+
+def test_repic_2k_plans_exactly_on_large_enough_tables():
+    from curate.build.mixture import plan_mixture
+    from tests.curate.build import synthetic as S
+
+    r = load("repic-2k.yaml")
+    tables = {
+        "coco": S.detection("coco", "coco", 700, seed=1),
+        "objects365": S.detection("objects365", "objects365", 700, seed=2, prefix="x"),
+        "celeba": S.celeba("celeba", n_ids=150, per_id=4),
+        "subjects200k": S.subjects("subjects200k", n_pairs=400),
+        "refcoco": S.refcoco("refcoco", n_images=900),
+    }
+    res = plan_mixture(r, tables)
+    assert res.stats["shortfalls"] == [] and len(res.plans) == 2000
+    assert res.stats["task_planned"] == {"oct": 690, "vlt": 690, "ict_single": 526, "ict_multi": 94}
+    assert res.stats["oct_answers"] == {"yes": 345, "no": 345}
+    multi = [p for p in res.plans if p.task == "ict_multi"]
+    assert {len(p.names) for p in multi} == {2, 3}
