@@ -235,6 +235,7 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
     work = build_dir / ".work"
     state = _load_state(work, rhash, _fingerprints_only(source_fingerprints(recipe)))
     with make_executor(workers if workers is not None else recipe.runtime.workers) as executor:
+        executor.warm()  # workers start while this process indexes and plans
         if state is None:
             state = _plan(recipe, work, rhash, build_dir, executor, log)
         else:
