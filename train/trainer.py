@@ -46,6 +46,10 @@ def resolve_model(ref: str) -> ModelSource:
     folder = Path(ref).expanduser()
     if folder.is_dir():
         path, revision = str(folder.resolve()), None
+        parts = Path(path).parts  # a Hub cache snapshot folder (.../snapshots/<commit>) names its commit
+        snapshot = parts[-1] if len(parts) > 1 and parts[-2] == "snapshots" else ""
+        if len(snapshot) == 40 and all(c in "0123456789abcdef" for c in snapshot):
+            revision = snapshot
         if not (folder / "config.json").is_file():
             raise UserError(f"model {ref}: no config.json in the folder")
     else:
@@ -214,10 +218,10 @@ def build_trainer(
     rewards = make_reward_funcs(**cfg.rewards.model_dump(exclude={"weights"}), vlt_frame=frame) + list(extra_reward_funcs)
     names = [getattr(f, "__name__", type(f).__name__) for f in rewards]
     args = grpo_config(cfg, output_dir, model, names)
-    if instance is None:
+    if instance is not None:
+        args.model_init_kwargs = None  # already built by the caller
+    else:  # full fine-tuning loads here to freeze the vision tower; TRL's reference model reuses the kwargs (revision)
         instance = model.path if cfg.use_lora else load_full_model(model, args)
-    if not isinstance(instance, str):
-        args.model_init_kwargs = None  # already loaded
     cls = trainer_class(cfg)
     if cfg.trainer == "fast":
         cls = functools.partial(cls, lm_checkpoint_every=cfg.lm_checkpoint_every)

@@ -5,6 +5,7 @@ import math
 import re
 
 import pytest
+import torch
 
 from curate.cli import main
 from curate.errors import UserError
@@ -173,3 +174,32 @@ def test_end_to_end_demo_build_published_then_trained(hub, tiny_model, tmp_path,
     # the tiny model's processor allows far fewer pixels than the demo recipe's model frame
     assert rec["processor_frame"] == {"min_pixels": 3136, "max_pixels": 12544, "factor": 28}
     assert rec["vlt_queries_resized_by_processor"] == built["counts"]["by_task"]["vlt"]
+
+
+def test_full_fine_tuning_keeps_the_vision_tower_frozen(tiny_model, tiny_build, tmp_path):
+    seen = {}
+
+    def snapshot(trainer):
+        params = dict(trainer.model.named_parameters())
+        seen.update(trainer=trainer, before={n: p.detach().clone() for n, p in params.items()})
+
+    run_training(str(tiny_build), str(tiny_model), load_config(None, {**SMALL, "use_lora": False}), tmp_path / "run",
+                 extra_reward_funcs=[even_token_fraction], on_trainer=snapshot)
+    trainer = seen["trainer"]
+    assert trainer.ref_model is not None  # beta 0.04 without PEFT: a separate reference model
+    after = dict(trainer.model.named_parameters())
+    changed = {n for n, p in after.items() if not torch.equal(p.detach(), seen["before"][n])}
+    assert any("language_model" in n for n in changed)
+    assert not any("visual" in n for n in changed) and not any(p.requires_grad for n, p in after.items() if "visual" in n)
+
+
+def test_model_revision_is_recorded_for_hub_cache_snapshots(tiny_model, tmp_path):
+    import shutil
+
+    from train.trainer import resolve_model
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    snap = tmp_path / "models--org--m" / "snapshots" / sha
+    shutil.copytree(tiny_model, snap)
+    assert resolve_model(str(snap)).record()["revision"] == sha
+    assert resolve_model(str(tiny_model)).record()["revision"] is None
