@@ -203,3 +203,17 @@ def test_model_revision_is_recorded_for_hub_cache_snapshots(tiny_model, tmp_path
     shutil.copytree(tiny_model, snap)
     assert resolve_model(str(snap)).record()["revision"] == sha
     assert resolve_model(str(tiny_model)).record()["revision"] is None
+
+
+def test_grpo_config_carries_weights_suppression_and_the_papers_settings(tiny_model, tmp_path):
+    from tests.support.tiny_qwen import VISION_TOKENS, special_ids
+    from train.trainer import grpo_config, resolve_model
+
+    model = resolve_model(str(tiny_model))
+    cfg = load_config(None, {**SMALL, "rewards.weights": {"vlt": 2.0}, "suppress_tokens": [7]})
+    args = grpo_config(cfg, tmp_path, model, ["oct", "vlt", "ict_single", "ict_multi", "extra"])
+    assert args.reward_weights == [1.0, 2.0, 1.0, 1.0, 1.0]
+    ids = special_ids(model.processor.tokenizer)
+    assert set(args.generation_kwargs["suppress_tokens"]) == {ids[t] for t in VISION_TOKENS} | {7}
+    assert (args.beta, args.loss_type, args.scale_rewards, args.use_bias_correction_kl) == (0.04, "grpo", "group", False)
+    assert (args.epsilon, args.temperature, args.use_vllm, args.remove_unused_columns) == (0.2, 1.0, False, False)
