@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections import Counter
 from importlib import metadata
 from pathlib import Path
 
@@ -89,6 +90,41 @@ def files_section(build_dir: Path, known: dict[str, dict] | None = None) -> dict
         rel = p.relative_to(build_dir).as_posix()
         out[rel] = known[rel] if rel in known else file_entry(p)
     return out
+
+
+def counts(metas: list[dict]) -> dict:
+    by_task, by_ts, answers = Counter(), {}, Counter()
+    for m in metas:
+        by_task.update(m["by_task"])
+        answers.update(m["oct_answers"])
+        for key, n in m["by_task_source"].items():
+            task, source = key.split("|", 1)
+            by_ts.setdefault(task, Counter())[source] += n
+    return {"total": sum(m["rows"] for m in metas), "by_task": dict(sorted(by_task.items())),
+            "by_task_source": {t: dict(sorted(c.items())) for t, c in sorted(by_ts.items())},
+            "oct_answers": {"yes": answers.get("yes", 0), "no": answers.get("no", 0)}}
+
+
+def build_manifest(recipe, rhash: str, state: dict, metas: list[dict], files: dict, quarantine_path: Path, *,
+                   excluded_eval_images: int) -> dict:
+    """The manifest of a finished build (see ARCHITECTURE.md "Build folder"; extra keys: excluded_examples, plan)."""
+    q_counts = Counter(pq.read_table(quarantine_path, columns=["reason"]).column("reason").to_pylist())
+    shard_hashes = [files[k]["sha256"] for k in sorted(files) if k.startswith("data/")]
+    return {
+        "format": FORMAT, "status": "complete", "name": recipe.name, "version": recipe.version, "seed": recipe.seed,
+        "recipe_hash": rhash, "toolkit": toolkit(), "libraries": library_versions(), "sources": state["sources"],
+        "stages": {
+            "index": sha256_of_json({name: fp["fingerprint"] for name, fp in state["sources"].items()}),
+            "plan": state["plan_fingerprint"],
+            "materialize": sha256_of_json({"model": recipe.model.model_dump(), "crops": recipe.crops.model_dump(), "shards": shard_hashes}),
+        },
+        "counts": counts(metas),
+        "quarantine": {"total": sum(q_counts.values()), "by_reason": dict(sorted(q_counts.items()))},
+        "excluded_eval_images": excluded_eval_images,
+        "excluded_examples": sum(m["excluded_examples"] for m in metas),
+        "plan": state["plan_stats"],
+        "files": files,
+    }
 
 
 def write_manifest(build_dir: Path, manifest: dict) -> Path:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from collections import Counter
+import time
 from pathlib import Path
 
 from curate import progress
@@ -184,19 +184,6 @@ def _parts(recipe: Recipe, work: Path, state: dict, crops: dict, executor, log) 
     return metas
 
 
-def _counts(metas: list[dict]) -> dict:
-    by_task, by_ts, answers = Counter(), {}, Counter()
-    for m in metas:
-        by_task.update(m["by_task"])
-        answers.update(m["oct_answers"])
-        for key, n in m["by_task_source"].items():
-            task, source = key.split("|", 1)
-            by_ts.setdefault(task, Counter())[source] += n
-    return {"total": sum(m["rows"] for m in metas), "by_task": dict(sorted(by_task.items())),
-            "by_task_source": {t: dict(sorted(c.items())) for t, c in sorted(by_ts.items())},
-            "oct_answers": {"yes": answers.get("yes", 0), "no": answers.get("no", 0)}}
-
-
 def _finish_presentation(build_dir: Path, log) -> None:
     """preview.png (contact sheet) and README.md (dataset card); neither is part of the manifest."""
     from curate.build.inspect import write_contact_sheet
@@ -236,13 +223,20 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
     state = _load_state(work, rhash, _fingerprints_only(source_fingerprints(recipe)))
     with make_executor(workers if workers is not None else recipe.runtime.workers) as executor:
         executor.warm()  # workers start while this process indexes and plans
+        t = time.perf_counter()
         if state is None:
             state = _plan(recipe, work, rhash, build_dir, executor, log)
+            log(f"timing: index+plan {time.perf_counter() - t:.2f} s")
         else:
             log(f"resuming the unfinished build in {build_dir} (same recipe and sources)")
         plans = [p for i in range(state["n_parts"]) for p in read_plans(work / "plans" / f"part-{i:05d}.jsonl")]
+        t = time.perf_counter()
         crops = _crop(recipe, work, plans, state, executor, log)
+        log(f"timing: crops {time.perf_counter() - t:.2f} s ({crops['decoded']} source images decoded, {len(crops['images'])} images stored)")
+        t = time.perf_counter()
         metas = _parts(recipe, work, state, crops, executor, log)
+        log(f"timing: shards {time.perf_counter() - t:.2f} s")
+        t = time.perf_counter()
     mat_q = [q for m in metas for q in m["quarantine"]]
     q_path = write_quarantine([work / "pre_quarantine.parquet", mat_q], build_dir / "quarantine.parquet")
     dropped = len(mat_q)
@@ -259,29 +253,13 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
         known[rel] = {"sha256": m["sha256"], "size": m["size"], "rows": m["rows"]}
     atomic_write_text(build_dir / "recipe.yaml", resolved_yaml(recipe))
     files = mf.files_section(build_dir, known)
-    q_counts = Counter()
-    import pyarrow.parquet as pq
-
-    for reason in pq.read_table(q_path, columns=["reason"]).column("reason").to_pylist():
-        q_counts[reason] += 1
-    manifest = {
-        "format": mf.FORMAT, "status": "complete", "name": recipe.name, "version": recipe.version, "seed": recipe.seed,
-        "recipe_hash": rhash, "toolkit": mf.toolkit(), "libraries": mf.library_versions(), "sources": state["sources"],
-        "stages": {
-            "index": mf.sha256_of_json(_fingerprints_only(state["sources"])),
-            "plan": state["plan_fingerprint"],
-            "materialize": mf.sha256_of_json({"model": recipe.model.model_dump(), "crops": recipe.crops.model_dump(),
-                                              "shards": [known[k]["sha256"] for k in sorted(known)]}),
-        },
-        "counts": _counts(metas),
-        "quarantine": {"total": sum(q_counts.values()), "by_reason": dict(sorted(q_counts.items()))},
-        "excluded_eval_images": state["excluded_images"] + len(crops["excluded"]),
-        "excluded_examples": sum(m["excluded_examples"] for m in metas),
-        "plan": state["plan_stats"],
-        "files": files,
-    }
+    manifest = mf.build_manifest(recipe, rhash, state, metas, files, q_path,
+                                 excluded_eval_images=state["excluded_images"] + len(crops["excluded"]))
     mf.write_manifest(build_dir, manifest)
     shutil.rmtree(work, ignore_errors=True)
+    log(f"timing: manifest {time.perf_counter() - t:.2f} s")
+    t = time.perf_counter()
     _finish_presentation(build_dir, log)
+    log(f"timing: preview+card {time.perf_counter() - t:.2f} s")
     log(f"built {manifest['counts']['total']} examples in {n} shard(s): {build_dir}")
     return build_dir

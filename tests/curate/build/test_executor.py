@@ -46,3 +46,14 @@ def test_make_executor():
         ex.close()
     with pytest.raises(ValueError):
         make_executor(0)
+
+
+def test_warm_starts_every_worker_with_the_stage_modules():
+    from curate.build.executor import _import_stage_modules
+
+    with ProcessExecutor(2) as ex:
+        ex.warm(wait=True)
+        pids = {p for _, p in ex.map(square_with_pid, range(8))}
+        assert len(pids) <= 2 and os.getpid() not in pids
+    SerialExecutor().warm()  # a no-op in process
+    assert _import_stage_modules() == os.getpid()
