@@ -105,7 +105,8 @@ def write_celeba(root: Path, seed: int, cfg: dict, faults: FaultLog | None, trut
     }
     for fname, text in files.items():
         (base / fname).write_text(text, encoding="ascii")
-    truth["celeba"] = {"identities": {p.number: {"hair": p.hair, "style": p.style, "glasses": p.glasses} for p in people}}
+    truth["celeba"] = {"identities": {p.number: {"hair": p.hair, "style": p.style, "glasses": p.glasses} for p in people},
+                       "photos": {name: shots[si].number for name, si in zip(names, order)}}
     return base
 
 

@@ -1,4 +1,8 @@
-"""COCO 2017 and Objects365 v2 writers (both COCO-style JSON, different quirks)."""
+"""COCO 2017 and Objects365 v2 writers (both COCO-style JSON, different quirks).
+
+Every image holds 2-5 objects, each a new instance (shown in no other image); look-alikes of
+the same category are spread over other images (:mod:`curate.demo.casting`).
+"""
 
 from __future__ import annotations
 
@@ -6,28 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
+from curate.demo.casting import InstanceFactory, cast_scenes
 from curate.demo.categories import COCO_LICENSES, coco_categories, objects365_categories
 from curate.demo.common import FaultLog, mask_polygon, rle_counts, rng_for, save_jpeg, write_json
 from curate.demo.faults import inject_json_faults
-from curate.demo.objects import SHAPES, Instance, catalogue
+from curate.demo.objects import SHAPES, Instance
 from curate.demo.scenes import Placed, compose
-
-
-def schedule(insts: list[Instance], n_images: int, rng: np.random.Generator, lo: int = 2, hi: int = 5) -> list[list[Instance]]:
-    """Instance lists per image: every instance recurs, cycling through shuffled rounds."""
-    queue: list[Instance] = []
-    out = []
-    for _ in range(n_images):
-        m = int(rng.integers(lo, hi + 1))
-        picked: list[Instance] = []
-        while len(picked) < m:
-            if not queue:
-                queue = [insts[i] for i in rng.permutation(len(insts))]
-            cand = queue.pop()
-            if all(c.iid != cand.iid for c in picked):
-                picked.append(cand)
-        out.append(picked)
-    return out
 
 
 def annotation(p: Placed, ann_id: int, image_id: int, category_id: int) -> dict:
@@ -43,16 +31,24 @@ def annotation(p: Placed, ann_id: int, image_id: int, category_id: int) -> dict:
     }
 
 
-def render_set(seed: int, tag: str, insts: list[Instance], n_images: int, sizes: list[tuple[int, int]],
-               crowd_every: int = 0, lo: int = 2, hi: int = 5):
-    """Yield (k, image, placed) for ``n_images`` multi-object scenes."""
+def cast_set(seed: int, tag: str, shapes: list[str], n_images: int, *, crowd_every: int = 0, lo: int = 2,
+             hi: int = 5) -> tuple[InstanceFactory, list[list[Instance]], list[Instance | None]]:
+    """Who appears in each of ``n_images`` scenes: ``lo``..``hi`` new instances, and every ``crowd_every``-th
+    image a crowd (a row of small copies of one more new instance)."""
     rng = rng_for(seed, tag, "schedule")
-    plan = schedule(insts, n_images, rng, lo, hi)
+    factory = InstanceFactory(rng_for(seed, tag, "instances"))
+    plan = cast_scenes(factory, shapes, n_images, rng, lo, hi)
+    crowds = [factory.new_family(shapes[int(rng.integers(len(shapes)))]) if crowd_every and k % crowd_every == crowd_every - 1
+              else None for k in range(n_images)]
+    return factory, plan, crowds
+
+
+def render_set(seed: int, tag: str, plan: list[list[Instance]], crowds: list[Instance | None], sizes: list[tuple[int, int]]):
+    """Yield (k, image, placed) for the cast multi-object scenes."""
     for k, picked in enumerate(plan):
         r = rng_for(seed, tag, "image", str(k))
         size = sizes[int(r.integers(len(sizes)))]
-        crowd = picked[0] if crowd_every and k % crowd_every == crowd_every - 1 else None
-        img, placed = compose(picked, size, r, crowd=crowd)
+        img, placed = compose(picked, size, r, crowd=crowds[k])
         yield k, img, placed
 
 
@@ -62,12 +58,12 @@ def write_coco(root: Path, seed: int, cfg: dict, faults: FaultLog | None, truth:
     cats = coco_categories()
     cat_id = {c["name"]: c["id"] for c in cats}
     shapes = [s for s, (coco_name, _) in SHAPES.items() if coco_name]
-    insts = catalogue(seed, shapes, cfg["per_shape"])
+    factory, plan, crowds = cast_set(seed, "coco", shapes, cfg["coco_images"], crowd_every=4)
     rng = rng_for(seed, "coco", "ids")
     ids = [int(v) for v in rng.choice(np.arange(1, 581930), size=cfg["coco_images"], replace=False)]
-    images, anns, ann_truth = [], [], {}
+    images, anns, ann_truth, image_truth = [], [], {}, {}
     next_ann = int(rng.integers(100000, 200000))
-    for k, img, placed in render_set(seed, "coco", insts, len(ids), cfg["scene_sizes"], crowd_every=4):
+    for k, img, placed in render_set(seed, "coco", plan, crowds, cfg["scene_sizes"]):
         iid = ids[k]
         name = f"{iid:012d}.jpg"
         save_jpeg(img, base / "train2017" / name)
@@ -84,6 +80,7 @@ def write_coco(root: Path, seed: int, cfg: dict, faults: FaultLog | None, truth:
                 aid, next_ann = next_ann, next_ann + int(rng.integers(1, 40))
             anns.append(annotation(p, aid, iid, cat_id[SHAPES[p.instance.shape][0]]))
             ann_truth[str(aid)] = p.instance.iid
+        image_truth[str(iid)] = sorted({p.instance.iid for p in placed})
     data = {
         "info": {"description": "RePIC demo corpus (synthetic images, COCO 2017 format)", "url": "", "version": "1.0",
                  "year": 2017, "contributor": "repic demo generator", "date_created": "2017/09/01"},
@@ -94,12 +91,15 @@ def write_coco(root: Path, seed: int, cfg: dict, faults: FaultLog | None, truth:
                            unknown_category=12, traversal_name="../evil.jpg", name_of=lambda i: f"{i:012d}.jpg",
                            path_of=lambda fn: base / "train2017" / fn)
     write_json(data, base / "annotations" / "instances_train2017.json")
-    truth["coco"] = {"annotations": ann_truth, "instances": _instances_truth(insts)}
+    truth["coco"] = source_truth(factory, ann_truth, image_truth)
     return base
 
 
-def _instances_truth(insts: list[Instance]) -> dict:
-    return {i.iid: {"shape": i.shape, "description": i.description, "lookalike_of": i.lookalike_of} for i in insts}
+def source_truth(factory: InstanceFactory, ann_truth: dict, image_truth: dict) -> dict:
+    """TRUTH.json of a detection source: annotation id -> instance, image id -> its instances, and the shown instances."""
+    shown = set(ann_truth.values())
+    return {"annotations": ann_truth, "images": image_truth,
+            "instances": {k: v for k, v in factory.truth().items() if k in shown}}
 
 
 def o365_file_name(iid: int, k: int) -> str:
@@ -114,12 +114,12 @@ def write_objects365(root: Path, seed: int, cfg: dict, faults: FaultLog | None, 
     base = root / "objects365"
     cats = objects365_categories(seed)
     cat_id = {c["name"]: c["id"] for c in cats}
-    insts = catalogue(seed + 1, list(SHAPES), cfg["per_shape"])
+    factory, plan, crowds = cast_set(seed, "objects365", list(SHAPES), cfg["o365_images"])
     rng = rng_for(seed, "objects365", "ids")
     ids = sorted(int(v) for v in rng.choice(np.arange(1, 2_000_000), size=cfg["o365_images"], replace=False))
-    images, anns, ann_truth = [], [], {}
+    images, anns, ann_truth, image_truth = [], [], {}, {}
     next_ann = 1
-    for k, img, placed in render_set(seed, "objects365", insts, len(ids), cfg["scene_sizes"], lo=2, hi=5):
+    for k, img, placed in render_set(seed, "objects365", plan, crowds, cfg["scene_sizes"]):
         iid = ids[k]
         fn = o365_file_name(iid, k)
         save_jpeg(img, base / "train" / Path(*fn.split("/")[-2:]))
@@ -134,6 +134,7 @@ def write_objects365(root: Path, seed: int, cfg: dict, faults: FaultLog | None, 
             })
             ann_truth[str(next_ann)] = p.instance.iid
             next_ann += 1
+        image_truth[str(iid)] = sorted({p.instance.iid for p in placed})
     data = {"images": images, "annotations": anns, "categories": cats, "licenses": [{"name": "Objects365", "id": 5, "url": ""}]}
     if faults is not None:
         inject_json_faults(data, "objects365", base, base / "train", "annotations/zhiyuan_objv2_train.json", faults,
@@ -141,5 +142,5 @@ def write_objects365(root: Path, seed: int, cfg: dict, faults: FaultLog | None, 
                            name_of=lambda i: f"images/v1/patch0/objects365_v1_{i:08d}.jpg",
                            path_of=lambda fn: base / "train" / Path(*fn.split("/")[-2:]))
     write_json(data, base / "annotations" / "zhiyuan_objv2_train.json")
-    truth["objects365"] = {"annotations": ann_truth, "instances": _instances_truth(insts)}
+    truth["objects365"] = source_truth(factory, ann_truth, image_truth)
     return base

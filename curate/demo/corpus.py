@@ -8,7 +8,7 @@ Layout under ``root`` (see ARCHITECTURE.md and the readers in curate/sources/)::
             list_landmarks_align_celeba.txt}, celeba/img_align_celeba/*.jpg (178x218), celeba/img_celeba/*.jpg
     subjects200k/data/train-0000K-of-0000N.parquet
     refcoco/{refcoco,refcoco+,refcocog}/{instances.json, refs(<split_by>).p}, refcoco/images/train2014/*.jpg
-    TRUTH.json    ground truth the formats cannot hold (which catalogue instance each annotation shows)
+    TRUTH.json    ground truth the formats cannot hold, see below
     FAULTS.json   with faults=True: the injected bad records, see below
 
 The same seed gives byte-identical files. ``faults=True`` injects, per source, one
@@ -25,6 +25,15 @@ listed in FAULTS.json as ``{source, record_id, kind, file, stage, detail}``:
   marker, finds it) or ``filter`` (a valid record that a source filter rejects:
   the Subjects200K quality filter, on by default, and the description filter,
   off by default).
+
+TRUTH.json: per source, which object instance (or person) each record shows.
+``coco`` / ``objects365``: ``annotations`` (annotation id -> instance id), ``images``
+(image id -> its instance ids) and ``instances`` (instance id -> shape, description,
+look-alike ``family``, ``lookalike_of``); ``subjects200k``: ``pairs`` (pair id -> instance
+id) and ``instances``; ``celeba``: ``photos`` (file name -> identity) and ``identities``;
+``refcoco``: ``refs`` (``<dataset>/<ref id>`` -> instance id). In COCO, Objects365 and
+Subjects200K an instance appears in one image (one pair) only, as in the real data,
+while its look-alikes appear in others; CelebA identities recur across 3-4 photos.
 
 A bad record can cascade (the annotations of a quarantined image), so readers may
 quarantine more records than are listed; every listed one must be quarantined.

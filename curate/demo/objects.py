@@ -1,9 +1,10 @@
-"""Procedural object instances: a fixed catalogue of distinct, recurring objects.
+"""Procedural object instances and how they are drawn.
 
 Each :class:`Instance` has a shape (mug, ball, book, ...), instance-specific colours,
-surface pattern and shape parameters. The catalogue also holds same-category
-look-alikes (same shape, slightly shifted colour, other pattern) that make hard
-negatives. :func:`sprite` draws an instance as an RGBA image under a pose
+surface pattern and shape parameters. :func:`catalogue` is a small fixed set of
+instances with same-category look-alikes (same shape, slightly shifted colour, other
+pattern), used by the RefCOCO writer; COCO, Objects365 and Subjects200K cast a new
+instance for every placement (:mod:`curate.demo.casting`). :func:`sprite` draws an instance as an RGBA image under a pose
 (rotation, scale, mirror); its alpha channel is binary, so boxes taken from it
 are exactly the drawn pixels.
 """
@@ -56,6 +57,7 @@ class Instance:
     aspect: float  # width multiplier of the canonical drawing
     detail: int  # shape-specific variant (stripe count, clock time, ...)
     lookalike_of: str | None = None
+    family: str | None = None  # look-alike family (see curate.demo.casting), e.g. "mug-03"
 
     @property
     def noun(self) -> str:
@@ -77,7 +79,7 @@ class Instance:
         return self.pattern in ("solid", "dots")
 
 
-def _shift(rgb: tuple[int, int, int], dh: float, dv: float) -> tuple[int, int, int]:
+def shift(rgb: tuple[int, int, int], dh: float, dv: float) -> tuple[int, int, int]:
     h, s, v = colorsys.rgb_to_hsv(*(c / 255 for c in rgb))
     r, g, b = colorsys.hsv_to_rgb((h + dh) % 1.0, s, min(1.0, max(0.0, v + dv)))
     return int(r * 255), int(g * 255), int(b * 255)
@@ -102,7 +104,7 @@ def catalogue(seed: int, shapes: list[str], per_shape: int, lookalikes: bool = T
             if lookalikes:
                 other = [p for p in PATTERNS if p != inst.pattern]
                 out.append(Instance(
-                    iid=inst.iid + "b", shape=shape, colour_name=cname, colour=_shift(inst.colour, 0.03, -0.08),
+                    iid=inst.iid + "b", shape=shape, colour_name=cname, colour=shift(inst.colour, 0.03, -0.08),
                     colour2=inst.colour2, colour2_name=inst.colour2_name, pattern=str(rng.choice(other)), aspect=inst.aspect, detail=inst.detail,
                     lookalike_of=inst.iid,
                 ))

@@ -1,6 +1,7 @@
 """Subjects200K writer: Parquet shards with the HF features and 1056x528 composite pair images.
 
-Each row shows one subject (a catalogue instance) in two different scenes: the left
+Each row shows one subject in two different scenes: a new instance per pair (no
+subject appears in two pairs), with same-category look-alikes in other pairs. The left
 panel at (8, 8, 520, 520) and the right panel at (528, 8, 1040, 520) of a white
 1056x528 canvas, as OminiControl crops them.
 """
@@ -16,7 +17,8 @@ from datasets import Features, Image as HFImage, Value
 from PIL import Image
 
 from curate.demo.common import CORRUPT_BYTES, FaultLog, jpeg_bytes, rng_for, truncated_jpeg
-from curate.demo.objects import SHAPES, catalogue
+from curate.demo.casting import InstanceFactory, cast_pairs
+from curate.demo.objects import SHAPES
 from curate.demo.scenes import BACKGROUNDS, SCENE_TEXT, compose
 
 FEATURES = Features({
@@ -51,11 +53,11 @@ def composite(inst, rng, panel: int) -> tuple[Image.Image, list[str]]:
 
 def write_subjects(root: Path, seed: int, cfg: dict, faults: FaultLog | None, truth: dict) -> Path:
     base = root / "subjects200k"
-    insts = catalogue(seed + 2, list(SHAPES), cfg["per_shape"], lookalikes=False)
+    factory = InstanceFactory(rng_for(seed, "subjects200k", "instances"))
+    insts = cast_pairs(factory, list(SHAPES), cfg["pairs"], rng_for(seed, "subjects200k", "schedule"))
     rng = rng_for(seed, "subjects200k")
     rows = []
-    for k in range(cfg["pairs"]):
-        inst = insts[k % len(insts)]
+    for k, inst in enumerate(insts):
         img, scenes = composite(inst, rng_for(seed, "subjects200k", str(k)), cfg["panel"])
         item = inst.description.title()
         d0, d1 = (f"The {inst.description} stands {SCENE_TEXT[s]}, seen from a slight angle." for s in scenes)
@@ -69,7 +71,7 @@ def write_subjects(root: Path, seed: int, cfg: dict, faults: FaultLog | None, tr
     n_shards = cfg["shards"]
     names = [f"data/train-{i:05d}-of-{n_shards:05d}.parquet" for i in range(n_shards)]
     per = -(-len(rows) // n_shards)
-    pair_truth = {pair_id(names[k // per], k % per): insts[k % len(insts)].iid for k in range(len(rows))}
+    pair_truth = {pair_id(names[k // per], k % per): inst.iid for k, inst in enumerate(insts)}
     if faults is not None:
         _inject(rows, names, per, rng, faults)
     (base / "data").mkdir(parents=True, exist_ok=True)
@@ -77,7 +79,7 @@ def write_subjects(root: Path, seed: int, cfg: dict, faults: FaultLog | None, tr
     for i, name in enumerate(names):
         table = pa.Table.from_pylist(rows[i * per : (i + 1) * per], schema=schema)
         pq.write_table(table, base / name, row_group_size=8)
-    truth["subjects200k"] = {"pairs": pair_truth}
+    truth["subjects200k"] = {"pairs": pair_truth, "instances": factory.truth()}
     return base
 
 

@@ -15,6 +15,11 @@ import pytest
 from PIL import Image
 
 from curate.demo import FAULT_KINDS, SOURCES, generate_corpus, load_faults
+from curate.demo.casting import InstanceFactory, cast_pairs, look
+from curate.demo.coco_like import cast_set
+from curate.demo.common import rng_for
+from curate.demo.corpus import SIZES
+from curate.demo.objects import SHAPES
 from curate.demo.subjects import FEATURES
 from curate.errors import UserError
 
@@ -204,16 +209,74 @@ def test_refcoco_pickles(clean):
         assert all((base / "images/train2014" / i["file_name"]).is_file() for i in inst["images"])
 
 
-def test_instances_recur_and_have_lookalikes(clean):
-    truth = json.loads((clean / "TRUTH.json").read_text())
-    for source in ("coco", "objects365"):
-        shown = Counter(truth[source]["annotations"].values())
-        assert sum(n >= 2 for n in shown.values()) >= len(shown) // 2
-        insts = truth[source]["instances"]
-        assert any(v["lookalike_of"] in insts for v in insts.values())
-    pairs = truth["subjects200k"]["pairs"]
+def _annotated_images(root: Path, source: str) -> dict[str, str]:
+    """Annotation id -> image id, read from the source's own JSON."""
+    rel = {"coco": "coco/annotations/instances_train2017.json", "objects365": "objects365/annotations/zhiyuan_objv2_train.json"}
+    data = json.loads((root / rel[source]).read_text())
+    return {str(a["id"]): str(a["image_id"]) for a in data["annotations"]}
+
+
+@pytest.mark.parametrize("source", ["coco", "objects365"])
+def test_detection_instances_appear_in_one_image_with_lookalikes_in_others(clean, source):
+    truth = json.loads((clean / "TRUTH.json").read_text())[source]
+    image_of = _annotated_images(clean, source)
+    assert set(truth["annotations"]) == set(image_of)
+    images_of: dict[str, set[str]] = {}
+    for ann, iid in truth["annotations"].items():
+        images_of.setdefault(iid, set()).add(image_of[ann])
+    assert all(len(imgs) == 1 for imgs in images_of.values()), {i: v for i, v in images_of.items() if len(v) > 1}
+    assert {img: set(v) for img, v in truth["images"].items()} == {
+        img: {truth["annotations"][a] for a, i in image_of.items() if i == img} for img in set(image_of.values())}
+    assert all(2 <= len(v) <= 6 for v in truth["images"].values())  # 2-5 objects (+ a crowd region) per image
+    insts = truth["instances"]
+    assert set(insts) == set(images_of)
+    looks = [(v["shape"], v["description"]) for v in insts.values()]
+    assert len(set(looks)) == len(looks)  # no two instances look the same
+    # look-alikes: same shape and family, another look, shown in another image
+    lookalikes = [(i, v["lookalike_of"]) for i, v in insts.items() if v["lookalike_of"] in insts]
+    assert len(lookalikes) >= len(insts) // 4
+    for i, base in lookalikes:
+        assert insts[i]["shape"] == insts[base]["shape"] and insts[i]["family"] == insts[base]["family"]
+        assert insts[i]["description"] != insts[base]["description"] and images_of[i] != images_of[base]
+
+
+def test_subjects200k_pairs_show_distinct_subjects_with_lookalikes(clean):
+    truth = json.loads((clean / "TRUTH.json").read_text())["subjects200k"]
+    pairs = truth["pairs"]
     rows = {f"{f.stem}:{r}" for f in (clean / "subjects200k/data").glob("*.parquet") for r in range(pq.read_metadata(f).num_rows)}
     assert set(pairs) == rows  # one subject per pair row, keyed like FAULTS.json
+    assert len(set(pairs.values())) == len(pairs)  # no subject in two pairs
+    insts = truth["instances"]
+    assert set(insts) == set(pairs.values())
+    lookalikes = [v for v in insts.values() if v["lookalike_of"]]
+    assert lookalikes  # tiny: 12 pairs over 10 shapes, so only the two shapes that come round again
+    for v in lookalikes:
+        assert v["shape"] == insts[v["lookalike_of"]]["shape"] and v["description"] != insts[v["lookalike_of"]]["description"]
+
+
+@pytest.mark.parametrize("size", ["tiny", "demo"])
+def test_casting_at_both_sizes_never_repeats_an_instance_and_spreads_lookalikes(size):
+    cfg = SIZES[size]
+    shapes = list(SHAPES)
+    factory, plan, crowds = cast_set(0, "objects365", shapes, cfg["o365_images"], crowd_every=4)
+    shown = [i for scene in plan for i in scene] + [c for c in crowds if c]
+    assert len({i.iid for i in shown}) == len(shown) and len({look(i) for i in shown}) == len(shown)
+    assert all(2 <= len(scene) <= 5 for scene in plan)
+    for scene in plan:  # look-alikes are spread over images, never two of one family in one image
+        assert len({i.family for i in scene}) == len(scene)
+    assert sum(i.lookalike_of is not None for i in shown) >= len(shown) // 3
+    subjects = cast_pairs(InstanceFactory(rng_for(0, "s")), shapes, cfg["pairs"], rng_for(0, "p"))
+    assert len({i.iid for i in subjects}) == cfg["pairs"] and len({look(i) for i in subjects}) == cfg["pairs"]
+    if size == "demo":  # 4 pairs per shape: most subjects have a look-alike in another pair
+        assert sum(i.lookalike_of is not None for i in subjects) >= cfg["pairs"] // 3
+
+
+def test_celeba_identities_recur_across_photos(clean):
+    truth = json.loads((clean / "TRUTH.json").read_text())["celeba"]
+    listed = dict(line.split() for line in (clean / "celeba/identity_CelebA.txt").read_text().splitlines())
+    assert {name: str(ident) for name, ident in truth["photos"].items()} == listed
+    per_identity = Counter(truth["photos"].values())
+    assert set(map(str, per_identity)) == set(truth["identities"]) and all(3 <= n <= 5 for n in per_identity.values())
 
 
 def test_fault_manifest_lists_every_kind_and_matches_the_files(faulty, clean):
