@@ -31,8 +31,11 @@ STAGE_MODULES = ("curate.build.crops", "curate.build.materialize")
 
 
 def _import_stage_modules(_: int = 0) -> int:
+    """Import the stage modules and run their ``warm_up()`` (first-call costs such as lazy imports)."""
     for name in STAGE_MODULES:
-        importlib.import_module(name)
+        module = importlib.import_module(name)
+        if hasattr(module, "warm_up"):
+            module.warm_up()
     return os.getpid()
 
 

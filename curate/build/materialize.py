@@ -60,6 +60,11 @@ def row_schema() -> pa.Schema:
     return FEATURES.arrow_schema
 
 
+def warm_up() -> None:
+    """Pay pyarrow's first-call cost (it imports pandas lazily, ~0.2 s) before timing-sensitive work."""
+    pa.Table.from_pylist([{"a": 1}])
+
+
 def write_parquet(rows: list[dict], path: Path, schema: pa.Schema | None = None) -> None:
     """Write rows with FEATURES to ``path`` atomically and deterministically."""
     table = pa.Table.from_pylist(rows, schema=schema or row_schema())
