@@ -97,16 +97,26 @@ def excluded_source_images(tables: dict, hashes: set[str], executor, chunk: int 
     return {k for k, d in zip(keys, digests) if d in hashes}
 
 
-def check_index_quality(recipe: Recipe, tables: dict, build_dir: Path) -> None:
-    """BuildFailed (after writing quarantine.parquet) when a source's bad fraction passes the recipe's limit."""
-    from curate.index import bad_fraction
+FILTER_STAGES = ("filter",)  # quarantine rows of records a source filter rejected on purpose: not bad input
+KEPT_TABLES = ("images", "objects", "referring", "pairs", "identities")
 
+
+def input_bad_fraction(st) -> float:
+    """Bad input records (quarantined, except filter rejections) over all records seen."""
+    q = st.quarantine
+    bad = sum(1 for stage in q.get_column("stage").to_list() if stage not in FILTER_STAGES)
+    seen = q.height + sum(df.height for t, df in st.tables.items() if t in KEPT_TABLES)
+    return bad / seen if seen else 0.0
+
+
+def check_index_quality(recipe: Recipe, tables: dict, build_dir: Path) -> None:
+    """BuildFailed (after writing quarantine.parquet) when a source's bad-input fraction passes the recipe's limit."""
     limit = recipe.quality.max_bad_fraction
-    bad = {name: bad_fraction(st) for name, st in tables.items()}
+    bad = {name: input_bad_fraction(st) for name, st in tables.items()}
     worst = max(bad, key=bad.get, default=None)
     if worst is not None and bad[worst] > limit:
         q = write_quarantine([st.quarantine for st in tables.values()], build_dir / "quarantine.parquet")
-        raise BuildFailed(f"source {worst!r}: {bad[worst]:.1%} of its records are quarantined "
+        raise BuildFailed(f"source {worst!r}: {bad[worst]:.1%} of its records are bad input, quarantined "
                           f"(> quality.max_bad_fraction {limit:.1%}); see {q}")
 
 
@@ -221,6 +231,8 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
 
     work = build_dir / ".work"
     state = _load_state(work, rhash, _fingerprints_only(source_fingerprints(recipe)))
+    if state is not None and state["exclude_hashes"] != sorted(exclusion_hashes(recipe)):
+        state = None  # the evaluation images behind exclude.paths changed: plan again
     with make_executor(workers if workers is not None else recipe.runtime.workers) as executor:
         executor.warm()  # workers start while this process indexes and plans
         t = time.perf_counter()

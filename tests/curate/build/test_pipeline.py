@@ -174,3 +174,30 @@ def test_cli_build_inspect_export(tmp_path, corpus, capsys):
     assert main(["build", str(recipe), "--workers", "0"]) == 2
     assert main(["inspect", str(tmp_path)]) == 2
     assert main(["export", str(b), str(tmp_path / "x"), "--format", "nope"]) == 2
+
+
+def test_faulty_corpus_every_bad_record_is_quarantined_and_the_index_limit_holds(tmp_path):
+    from curate.demo.corpus import generate_corpus
+
+    corpus = tmp_path / "faulty"
+    generate_corpus(corpus, size="tiny", faults=True)
+    faults = json.loads((corpus / "FAULTS.json").read_text())
+    recipe = write_recipe(tmp_path, corpus, quality={"max_bad_fraction": 0.0})
+    with pytest.raises(BuildFailed, match="quarantined"):
+        build(recipe, tmp_path / "strict", workers=1, log=lambda m: None)
+    q = pq.read_table(tmp_path / "strict" / "repic-demo" / "1.0.0" / "quarantine.parquet").to_pylist()
+    assert {r["stage"] for r in q} == {"index", "filter"}  # index faults, and records a source filter rejected
+    # tolerant: the build finishes; every reader quarantine row is carried into quarantine.parquet
+    data = yaml.safe_load(recipe.read_text())
+    data["quality"] = {"max_bad_fraction": 1.0}
+    recipe.write_text(yaml.safe_dump(data))
+    out = build(recipe, tmp_path / "tolerant", workers=1, log=lambda m: None)
+    from curate.index import index_recipe
+    from curate.recipe import load_recipe
+
+    tables = index_recipe(load_recipe(recipe))
+    from_readers = sorted(tuple(r.values()) for st in tables.values() for r in st.quarantine.to_dicts())
+    q = pq.read_table(out / "quarantine.parquet").to_pylist()
+    assert sorted(tuple(r.values()) for r in q if r["stage"] in ("index", "filter")) == from_readers
+    assert len(from_readers) >= len([f for f in faults if f["stage"] in ("index", "filter")]) // 2
+    assert datasets.load_dataset(str(out), split="train").features == FEATURES
