@@ -65,13 +65,18 @@ def warm_up() -> None:
     pa.Table.from_pylist([{"a": 1}])
 
 
-def write_parquet(rows: list[dict], path: Path, schema: pa.Schema | None = None) -> None:
-    """Write rows with FEATURES to ``path`` atomically and deterministically."""
+def write_parquet(rows: list[dict], path: Path, schema: pa.Schema | None = None) -> tuple[str, int]:
+    """Write rows with FEATURES to ``path`` atomically and deterministically; returns (sha256, size)."""
     table = pa.Table.from_pylist(rows, schema=schema or row_schema())
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="snappy", row_group_size=ROW_GROUP_SIZE, write_statistics=True)
+    data = sink.getvalue()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp, compression="snappy", row_group_size=ROW_GROUP_SIZE, write_statistics=True)
+    with open(tmp, "wb") as f:
+        f.write(data)
     os.replace(tmp, path)
+    return hashlib.sha256(data).hexdigest(), data.size
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -218,12 +223,12 @@ def materialize_part(spec: PartSpec) -> dict:
         if plan.task == "oct":
             answers[str(plan.solution)] += 1
     packs.close()
-    write_parquet(rows, out_path, spec.schema)
+    digest, size = write_parquet(rows, out_path, spec.schema)
     meta = {
         "index": spec.index,
         "rows": len(rows),
-        "sha256": sha256_file(out_path),
-        "size": out_path.stat().st_size,
+        "sha256": digest,
+        "size": size,
         "quarantine": quarantine,
         "excluded_examples": excluded_examples,
         "excluded_paths": sorted(excluded_paths),
