@@ -125,8 +125,8 @@ def _plan(recipe: Recipe, work: Path, rhash: str, build_dir: Path, executor, log
     from curate.build.mixture import plan_mixture
     from curate.index import index_recipe, source_fingerprints
 
-    if work.exists():
-        shutil.rmtree(work)
+    for stale in (work, build_dir / "data"):  # no manifest yet: nothing here is a finished build
+        shutil.rmtree(stale, ignore_errors=True)
     (work / "plans").mkdir(parents=True)
     log(f"indexing {len(recipe.sources)} source(s)")
     tables = index_recipe(recipe)
@@ -220,6 +220,7 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
         old = mf.read_manifest(build_dir)
         if old.get("recipe_hash") != rhash:
             raise UserError(f"{build_dir} already holds a different build of {recipe.name} {recipe.version}; bump the version or use another --out")
+        shutil.rmtree(build_dir / ".work", ignore_errors=True)  # a kill after the manifest, before the clean-up
         problems = mf.verify_build(build_dir)
         if problems:
             raise UserError(f"{build_dir} is complete but modified ({problems[0]}); remove it to rebuild")

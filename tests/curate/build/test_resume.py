@@ -68,3 +68,21 @@ def test_sigkill_then_rerun_matches_an_uninterrupted_build(tmp_path):
         if p.is_file() and p.name != "README.md":
             rel = p.relative_to(reference)
             assert same_commit((done / rel).read_bytes()) == same_commit(p.read_bytes()), f"{rel} differs after resume"
+
+
+def test_kill_after_the_manifest_and_stale_shards_are_handled(tmp_path):
+    corpus = tiny_corpus(tmp_path / "corpus")
+    recipe = write_recipe(tmp_path, corpus, total=24, per_shard=4)
+    done = build(recipe, tmp_path / "out", workers=1, log=lambda m: None)
+    # a kill between writing manifest.json and removing .work leaves resume state behind: the rerun cleans it up
+    (done / ".work" / "parts").mkdir(parents=True)
+    (done / ".work" / "parts" / "part-00000.json").write_text("{}")
+    assert build(recipe, tmp_path / "out", workers=1, log=lambda m: None) == done
+    assert not (done / ".work").exists()
+    # shards of an abandoned earlier plan (other shard count) never survive into a new build
+    other = tmp_path / "other"
+    data = (other / "repic-demo" / "1.0.0" / "data")
+    data.mkdir(parents=True)
+    (data / "train-00000-of-00099.parquet").write_bytes(b"stale")
+    fresh = build(recipe, other, workers=1, log=lambda m: None)
+    assert not (fresh / "data" / "train-00000-of-00099.parquet").exists()
