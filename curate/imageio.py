@@ -59,11 +59,15 @@ def open_image(ref: str, *, draft_size: tuple[int, int] | None = None) -> Image.
     """
     file, row, _ = split_ref(ref)
     src = file if row is None else io.BytesIO(read_bytes(ref))
-    with Image.open(src) as im:
+    im = Image.open(src)
+    try:
         if draft_size is not None and im.format == "JPEG":
             im.draft("RGB", draft_size)
-        im.load()
-        return im.convert("RGB") if im.mode != "RGB" else im.copy()
+        im.load()  # Pillow closes a file it opened itself once a single-frame image is loaded
+    except BaseException:
+        im.close()
+        raise
+    return im if im.mode == "RGB" else im.convert("RGB")
 
 
 def header_size(ref: str) -> tuple[int, int]:

@@ -29,6 +29,7 @@ from curate.build.executor import make_executor
 from curate.build.materialize import PartSpec, atomic_write_text, materialize_part, read_plans, row_schema, sha256_file, write_quarantine
 from curate.build.plan import ExamplePlan
 from curate.errors import BuildFailed, UserError
+from curate.index import bad_fraction
 from curate.recipe import Recipe, load_recipe, recipe_hash, resolved_yaml
 
 STATE_FORMAT = "repic-build-state/1"
@@ -97,22 +98,10 @@ def excluded_source_images(tables: dict, hashes: set[str], executor, chunk: int 
     return {k for k, d in zip(keys, digests) if d in hashes}
 
 
-FILTER_STAGES = ("filter",)  # quarantine rows of records a source filter rejected on purpose: not bad input
-KEPT_TABLES = ("images", "objects", "referring", "pairs", "identities")
-
-
-def input_bad_fraction(st) -> float:
-    """Bad input records (quarantined, except filter rejections) over all records seen."""
-    q = st.quarantine
-    bad = sum(1 for stage in q.get_column("stage").to_list() if stage not in FILTER_STAGES)
-    seen = q.height + sum(df.height for t, df in st.tables.items() if t in KEPT_TABLES)
-    return bad / seen if seen else 0.0
-
-
 def check_index_quality(recipe: Recipe, tables: dict, build_dir: Path) -> None:
     """BuildFailed (after writing quarantine.parquet) when a source's bad-input fraction passes the recipe's limit."""
     limit = recipe.quality.max_bad_fraction
-    bad = {name: input_bad_fraction(st) for name, st in tables.items()}
+    bad = {name: bad_fraction(st) for name, st in tables.items()}
     worst = max(bad, key=bad.get, default=None)
     if worst is not None and bad[worst] > limit:
         q = write_quarantine([st.quarantine for st in tables.values()], build_dir / "quarantine.parquet")

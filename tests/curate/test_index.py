@@ -71,3 +71,10 @@ def test_damaged_cache_entry_is_rebuilt(tmp_path, monkeypatch):
     st = index_mod.index_source("coco", spec, cache_dir=tmp_path / "c")
     assert calls == ["coco", "coco"] and st.images.height == 1
     assert isinstance(st.images, pl.DataFrame)
+
+
+def test_bad_fraction_leaves_out_filter_rejections():
+    images = from_rows("images", [{"source": "s", "image_id": str(i), "path": f"{i}.jpg", "width": 4, "height": 3} for i in range(8)])
+    q = from_rows("quarantine", [quarantine_row("s", "filter", 1, "low_quality"), quarantine_row("s", "index", 2, "image_missing")])
+    st = SourceTables("s", "subjects200k", {"images": images, "quarantine": q})
+    assert index_mod.bad_fraction(st) == 1 / 10  # one bad record among 8 kept + 2 quarantined
