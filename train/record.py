@@ -5,41 +5,21 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
-from importlib import metadata
 from pathlib import Path
+
+from curate.provenance import library_versions as _library_versions
+from curate.provenance import toolkit_info as _toolkit_info
 
 MANIFEST_NAME = "training_manifest.json"
 LIBRARIES = ("torch", "torchvision", "transformers", "trl", "peft", "accelerate", "datasets", "huggingface_hub")
 
 
 def library_versions() -> dict[str, str | None]:
-    out = {}
-    for name in LIBRARIES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    return _library_versions(LIBRARIES)
 
 
 def toolkit_info() -> dict:
-    from curate import __version__
-
-    root = Path(__file__).resolve().parents[1]
-    commit = dirty = None
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip() or None
-        status = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", "curate", "train"],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout
-        dirty = bool(status.strip())
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return {"version": __version__, "git_commit": commit, "git_dirty": dirty}
+    return _toolkit_info(with_dirty=True)
 
 
 def _jsonable(value):

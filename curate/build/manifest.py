@@ -12,15 +12,13 @@ with problems is "modified" and must not be published.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections import Counter
-from importlib import metadata
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from curate import __version__
 from curate.build.materialize import atomic_write_text, sha256_file
+from curate.provenance import library_versions, toolkit_info
 from curate.errors import UserError
 
 FORMAT = "repic-build/1"
@@ -41,27 +39,8 @@ def sha256_of_files(paths: list[Path]) -> str:
     return sha256_of_json([sha256_file(p) for p in paths])
 
 
-def git_commit() -> str | None:
-    """The toolkit's git commit, or None outside a git checkout."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
-
-
-def library_versions() -> dict[str, str | None]:
-    out = {}
-    for name in LIBRARIES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
 def toolkit() -> dict:
-    return {"version": __version__, "git_commit": git_commit()}
+    return toolkit_info()
 
 
 def file_entry(path: Path) -> dict:
@@ -112,7 +91,7 @@ def build_manifest(recipe, rhash: str, state: dict, metas: list[dict], files: di
     shard_hashes = [files[k]["sha256"] for k in sorted(files) if k.startswith("data/")]
     return {
         "format": FORMAT, "status": "complete", "name": recipe.name, "version": recipe.version, "seed": recipe.seed,
-        "recipe_hash": rhash, "toolkit": toolkit(), "libraries": library_versions(), "sources": state["sources"],
+        "recipe_hash": rhash, "toolkit": toolkit(), "libraries": library_versions(LIBRARIES), "sources": state["sources"],
         "stages": {
             "index": sha256_of_json({name: fp["fingerprint"] for name, fp in state["sources"].items()}),
             "plan": state["plan_fingerprint"],
