@@ -11,11 +11,11 @@ import warnings
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from curate.errors import UserError
-from curate.recipe import _dotted, _line_index, _line_of
+from curate.yamlfile import dotted as _dotted
+from curate.yamlfile import first_problem, line_of as _line_of, load_mapping
 
 # PEFT full-matches a string target: adapters on the LANGUAGE model's attention and MLP
 # projections only. The vision tower's MLP reuses gate/up/down_proj, so a name list would adapt it too.
@@ -134,13 +134,8 @@ class TrainConfig(_Model):
 
 
 def _one_line(exc: ValidationError, where) -> UserError:
-    err = exc.errors()[0]
-    loc = tuple(err["loc"])
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key"
-    more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-    return UserError(f"{where(loc)}{_dotted(loc)}: {msg}{more}")
+    loc, msg = first_problem(exc)
+    return UserError(f"{where(loc)}{_dotted(loc)}: {msg}")
 
 
 def _set_dotted(data: dict, key: str, value: Any) -> None:
@@ -162,19 +157,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     lines: dict = {}
     if path is not None:
         path = Path(path)
-        if not path.is_file():
-            raise UserError(f"training config not found: {path}")
-        text = path.read_text(encoding="utf-8")
-        try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark else ""
-            raise UserError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
-        if not isinstance(data, dict):
-            raise UserError(f"{path}: a training config must be a YAML mapping at the top level")
-        lines = _line_index(node) if node is not None else {}
+        data, lines = load_mapping(path, "training config")
     from_flags = set()
     for key, value in (overrides or {}).items():
         if value is not None:
