@@ -43,12 +43,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
 from pathlib import Path
 
 from curate import progress
 from curate.demo.celeba import write_celeba
 from curate.demo.coco_like import write_coco, write_objects365
-from curate.demo.common import FaultLog
+from curate.demo.common import Fault, FaultLog
 from curate.demo.refcoco import write_refcoco
 from curate.demo.subjects import write_subjects
 from curate.errors import UserError
@@ -79,10 +81,27 @@ WRITERS = {"coco": write_coco, "objects365": write_objects365, "celeba": write_c
            "refcoco": write_refcoco}
 
 
-def generate_corpus(root: Path, *, seed: int = 0, size: str = "demo", faults: bool = False) -> dict[str, Path]:
-    """Write the demo corpus under ``root`` (replacing earlier source folders); return source kind -> its root."""
+def generate_corpus(root: Path, *, seed: int = 0, size: str = "demo", faults: bool = False, workers: int = 1) -> dict[str, Path]:
+    """Write the demo corpus under ``root`` (replacing earlier source folders); return source kind -> its root.
+
+    ``workers`` > 1 writes the sources in that many processes (same bytes as one process)."""
     if size not in SIZES:
         raise UserError(f"unknown demo corpus size {size!r} (choose one of: {', '.join(SIZES)})")
+    return generate_sized(root, SIZES[size], seed=seed, faults=faults, workers=workers, label=size)
+
+
+def scaled_size(counts: dict[str, int], base: str = "demo") -> dict:
+    """The knobs of size ``base`` with some counts replaced (``coco_images``, ``o365_images``, ``celeba_identities``,
+    ``pairs``, ``ref_images``, ``shards``, ``scene_sizes``...): for corpora larger than the named sizes (benchmarks)."""
+    unknown = set(counts) - set(SIZES[base])
+    if unknown:
+        raise UserError(f"unknown demo corpus knob(s): {', '.join(sorted(unknown))}")
+    return {**SIZES[base], **counts}
+
+
+def generate_sized(root: Path, cfg: dict, *, seed: int = 0, faults: bool = False, workers: int = 1,
+                   label: str = "custom") -> dict[str, Path]:
+    """:func:`generate_corpus` with explicit knobs (see :data:`SIZES` and :func:`scaled_size`)."""
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise UserError(f"{root}: exists and is not a folder; choose another place for the demo corpus")
@@ -90,22 +109,43 @@ def generate_corpus(root: Path, *, seed: int = 0, size: str = "demo", faults: bo
     if existing and not (root / "TRUTH.json").is_file():
         raise UserError(f"{root}: already holds {', '.join(existing)} but is not a generated demo corpus; "
                         "choose another folder (the generator replaces its source folders)")
-    cfg = SIZES[size]
-    log = FaultLog() if faults else None
-    truth: dict = {"seed": seed, "size": size}
-    out: dict[str, Path] = {}
+    for kind in SOURCES:
+        shutil.rmtree(root / kind, ignore_errors=True)
+    done: dict[str, tuple[Path, dict, list[Fault]]] = {}
     with progress.bar("Generating demo corpus", total=len(SOURCES)) as advance:
-        for kind in SOURCES:
-            shutil.rmtree(root / kind, ignore_errors=True)
-            out[kind] = WRITERS[kind](root, seed, cfg, log, truth)
-            advance()
+        if workers <= 1:
+            for kind in SOURCES:
+                done[kind] = _write_source(kind, root, seed, cfg, faults)
+                advance()
+        else:
+            with ProcessPoolExecutor(max_workers=min(workers, len(SOURCES)), mp_context=get_context("fork")) as pool:
+                jobs = {pool.submit(_write_source, kind, root, seed, cfg, faults): kind for kind in _BIGGEST_FIRST}
+                for job in as_completed(jobs):
+                    done[jobs[job]] = job.result()
+                    advance()
+    truth: dict = {"seed": seed, "size": label}
+    log = FaultLog()
+    for kind in SOURCES:  # merged in a fixed order: the same files whatever the worker count
+        truth.update(done[kind][1])
+        log.faults.extend(done[kind][2])
     (root / "TRUTH.json").write_text(json.dumps(truth, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     fault_file = root / "FAULTS.json"
-    if log is not None:
+    if faults:
         fault_file.write_text(json.dumps(log.as_dicts(), indent=1) + "\n", encoding="utf-8")
     elif fault_file.exists():
         fault_file.unlink()
-    return out
+    return {kind: done[kind][0] for kind in SOURCES}
+
+
+_BIGGEST_FIRST = ("refcoco", "subjects200k", "coco", "objects365", "celeba")  # most rendering work first
+
+
+def _write_source(kind: str, root: Path, seed: int, cfg: dict, faults: bool) -> tuple[Path, dict, list[Fault]]:
+    """One source's files; returns its root, its TRUTH.json entries and its injected faults."""
+    log = FaultLog() if faults else None
+    truth: dict = {}
+    path = WRITERS[kind](root, seed, cfg, log, truth)
+    return path, truth, log.faults if log is not None else []
 
 
 def load_faults(root: Path) -> list[dict]:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import colorsys
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image, ImageDraw
 
 from curate.demo.common import rng_for
@@ -24,8 +26,13 @@ PALETTE: dict[str, tuple[int, int, int]] = {
     "red": (200, 30, 35), "orange": (240, 130, 20), "yellow": (235, 205, 40), "green": (40, 150, 60),
     "teal": (20, 140, 140), "blue": (35, 70, 200), "purple": (120, 50, 160), "pink": (235, 120, 170),
     "brown": (125, 80, 40), "white": (238, 236, 230), "black": (30, 30, 35), "grey": (130, 130, 135),
+    "navy": (25, 35, 105), "maroon": (120, 20, 50), "olive": (120, 125, 30), "lime": (165, 220, 40),
 }
 PATTERNS = ("solid", "stripes", "dots", "checks")
+SCALES = ("fine", "bold")  # pattern sizes of cast instances (catalogue instances: "", a size from ``detail``)
+_STEP = {"fine": 10, "bold": 26}
+_SIZE_WORD = {("stripes", "fine"): "thin", ("stripes", "bold"): "wide", ("dots", "fine"): "small", ("dots", "bold"): "large",
+              ("checks", "fine"): "small", ("checks", "bold"): "large"}
 
 # shape -> (COCO category name or None, Objects365 category name)
 SHAPES: dict[str, tuple[str | None, str]] = {
@@ -58,6 +65,10 @@ class Instance:
     detail: int  # shape-specific variant (stripe count, clock time, ...)
     lookalike_of: str | None = None
     family: str | None = None  # look-alike family (see curate.demo.casting), e.g. "mug-03"
+    scale: str = ""  # pattern size: "fine" / "bold", or "" (a size from ``detail``, unnamed)
+    vertical: bool = False  # stripes run top to bottom
+    trim: tuple[int, int, int] | None = None  # colour of an outline along the silhouette
+    trim_name: str | None = None
 
     @property
     def noun(self) -> str:
@@ -65,13 +76,21 @@ class Instance:
 
     @property
     def description(self) -> str:
-        """What the instance looks like, e.g. ``red and white striped mug`` or ``blue ball with yellow dots``."""
+        """What the instance looks like, e.g. ``red and white striped mug``, ``blue ball with yellow dots`` or
+        ``red mug with thin vertical white stripes and a navy outline``: every look has its own description."""
+        c, c2, noun = self.colour_name, self.colour2_name, self.noun
         if self.pattern == "solid":
-            return f"{self.colour_name} {self.noun}"
-        if self.pattern == "dots":
-            return f"{self.colour_name} {self.noun} with {self.colour2_name} dots"
-        word = {"stripes": "striped", "checks": "checked"}[self.pattern]
-        return f"{self.colour_name} and {self.colour2_name} {word} {self.noun}"
+            text = f"{c} {noun}"
+        elif self.scale:
+            kind = "vertical stripes" if self.vertical else "horizontal stripes" if self.pattern == "stripes" else self.pattern
+            text = f"{c} {noun} with {_SIZE_WORD[self.pattern, self.scale]} {c2} {kind}"
+        elif self.pattern == "dots":
+            text = f"{c} {noun} with {c2} dots"
+        else:
+            text = f"{c} and {c2} {'striped' if self.pattern == 'stripes' else 'checked'} {noun}"
+        if self.trim_name:
+            text += f"{' and' if ' with ' in text else ' with'} a {self.trim_name} outline"
+        return text
 
     @property
     def dominant_colour(self) -> bool:
@@ -116,8 +135,11 @@ def _surface(size: tuple[int, int], inst: Instance) -> Image.Image:
     w, h = size
     img = Image.new("RGB", size, inst.colour)
     d = ImageDraw.Draw(img)
-    step = max(8, 60 // inst.detail)
-    if inst.pattern == "stripes":
+    step = _STEP.get(inst.scale) or max(8, 60 // inst.detail)
+    if inst.pattern == "stripes" and inst.vertical:
+        for x in range(step // 2, w, step * 2):
+            d.rectangle((x, 0, x + step - 1, h), fill=inst.colour2)
+    elif inst.pattern == "stripes":
         for y in range(step // 2, h, step * 2):
             d.rectangle((0, y, w, y + step - 1), fill=inst.colour2)
     elif inst.pattern == "dots":
@@ -136,8 +158,17 @@ def _dark(rgb, f=0.6):
     return tuple(int(c * f) for c in rgb)
 
 
+def _rim(mask: np.ndarray, r: int) -> np.ndarray:
+    """The pixels of ``mask`` within ``r`` pixels of its edge (mask minus its erosion by a square)."""
+    inner = sliding_window_view(np.pad(mask, r), 2 * r + 1, axis=1).all(-1)
+    inner = sliding_window_view(inner, 2 * r + 1, axis=0).all(-1)
+    return mask & ~inner
+
+
+@lru_cache(maxsize=64)
 def _canonical(inst: Instance) -> Image.Image:
-    """Draw the instance upright on a transparent 200x200 canvas."""
+    """Draw the instance upright on a transparent 200x200 canvas (cached: crowds and pairs draw one instance
+    several times; callers must not modify the result)."""
     size = (200, 200)
     sil = Image.new("L", size, 0)
     s = ImageDraw.Draw(sil)
@@ -202,6 +233,8 @@ def _canonical(inst: Instance) -> Image.Image:
     d = ImageDraw.Draw(img)
     for method, args, kwargs in extra:
         getattr(d, method)(args, **kwargs)
+    if inst.trim is not None:  # a 5-pixel outline just inside the silhouette
+        img.paste((*inst.trim, 255), mask=Image.fromarray(_rim(np.asarray(sil) > 0, 5).astype(np.uint8) * 255))
     img.putalpha(sil)
     if abs(inst.aspect - 1.0) > 1e-3:
         img = img.resize((max(8, round(200 * inst.aspect)), 200), Image.BILINEAR)

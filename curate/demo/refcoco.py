@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,15 @@ SPLITS = {"unc": ("train", "val", "testA", "testB"), "umd": ("train", "val", "te
 PATTERN_WORD = {"stripes": "striped", "dots": "dotted", "checks": "checked", "solid": "plain"}
 
 
+@dataclass
+class Seen:
+    """What the expressions need of a placed object (its mask is not kept: a big corpus holds many scenes)."""
+
+    instance: Instance
+    box: tuple[int, int, int, int]
+    area: int
+
+
 def _picks(insts: list[Instance], rng: np.random.Generator) -> list[Instance]:
     """Two same-category objects (different colours or look-alikes) plus 0-2 others."""
     by_shape: dict[str, list[Instance]] = {}
@@ -39,7 +49,7 @@ def _picks(insts: list[Instance], rng: np.random.Generator) -> list[Instance]:
     return pair + extra
 
 
-def expressions(target: Placed, placed: list[Placed], width: int, dataset: str) -> list[str]:
+def expressions(target: Seen | Placed, placed: list, width: int, dataset: str) -> list[str]:
     """Expressions true of ``target`` and of no other object in the image."""
     inst = target.instance
     same = [p for p in placed if p.instance.shape == inst.shape and p is not target]
@@ -107,7 +117,7 @@ def write_refcoco(root: Path, seed: int, cfg: dict, faults: FaultLog | None, tru
             anns.append(annotation(p, next_ann, iid, cat_id[SHAPES[p.instance.shape][0]]))
             ann_ids.append(next_ann)
             next_ann += int(rng.integers(1, 30))
-        scenes.append((iid, img.width, placed, ann_ids))
+        scenes.append((iid, img.width, [Seen(p.instance, p.box, p.area) for p in placed], ann_ids))  # masks dropped
     clean = {"info": {"description": "RePIC demo corpus (synthetic images, COCO 2014 format)", "version": "1.0", "year": 2014,
                       "contributor": "repic demo generator", "date_created": "2015-01-27 09:11:52.357475", "url": ""},
              "images": images, "licenses": COCO_LICENSES, "type": "instances", "annotations": anns, "categories": cats}

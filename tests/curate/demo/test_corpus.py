@@ -370,3 +370,54 @@ def test_celeba_files_parse_with_torchvisions_reader(clean, monkeypatch):
     img, (identity, bbox, landmarks, attr) = ds[0]
     assert img.size == (178, 218) and int(identity) == int(ident[1])
     assert bbox.shape == (4,) and landmarks.shape == (10,) and attr.shape == (40,)
+
+
+# --- corpora larger than the named sizes (benchmarks) ------------------------------------------------------------
+
+
+def test_casting_scales_far_past_a_few_hundred_scenes_without_repeating_a_look():
+    """3,000 COCO scenes (~10,000 objects over 8 shapes): every object a new instance with its own look."""
+    shapes = [s for s, (coco_name, _) in SHAPES.items() if coco_name]
+    factory, plan, crowds = cast_set(0, "coco", shapes, 3000, crowd_every=4)
+    shown = [i for scene in plan for i in scene] + [c for c in crowds if c]
+    assert len(shown) > 9000
+    assert len({i.iid for i in shown}) == len(shown)
+    assert len({(i.shape, i.description) for i in shown}) == len(shown)
+    assert sum(i.lookalike_of is not None for i in shown) >= len(shown) // 3
+    by_iid = {i.iid: i for i in shown}
+    for i in shown:
+        if i.lookalike_of in by_iid:  # a look-alike keeps its base's colours and outline, changes the surface
+            base = by_iid[i.lookalike_of]
+            assert (i.colour_name, i.colour2_name, i.trim_name, i.aspect) == (base.colour_name, base.colour2_name, base.trim_name, base.aspect)
+            assert (i.pattern, i.scale, i.vertical) != (base.pattern, base.scale, base.vertical)
+
+
+def test_every_named_attribute_changes_the_drawing():
+    """Looks that differ only in pattern size, stripe direction or outline are drawn differently."""
+    from dataclasses import replace
+
+    from curate.demo.objects import PALETTE, Instance, sprite
+
+    base = Instance(iid="mug-00a", shape="mug", colour_name="red", colour=PALETTE["red"], colour2=PALETTE["white"],
+                    colour2_name="white", pattern="stripes", aspect=1.0, detail=3, scale="fine")
+    variants = [base, replace(base, scale="bold"), replace(base, vertical=True), replace(base, trim=PALETTE["navy"], trim_name="navy")]
+    drawn = [np.asarray(sprite(v, 160)).astype(int) for v in variants]
+    assert len({v.description for v in variants}) == len(variants)
+    for other in drawn[1:]:
+        assert other.shape == drawn[0].shape and np.abs(other - drawn[0]).sum(axis=2).astype(bool).mean() > 0.05
+    outline = drawn[3][..., :3].reshape(-1, 3)
+    assert (outline == PALETTE["navy"]).all(axis=1).sum() > 1000  # the outline is drawn in its colour
+
+
+def test_scaled_corpus_has_the_requested_counts_and_workers_give_the_same_bytes(faulty, tmp_path):
+    from curate.demo.corpus import generate_sized, scaled_size
+
+    with pytest.raises(UserError, match="unknown demo corpus knob"):
+        scaled_size({"coco_scenes": 10})
+    cfg = scaled_size({"coco_images": 16, "pairs": 14, "shards": 3}, base="tiny")
+    generate_sized(tmp_path / "big", cfg, workers=2)
+    coco = json.loads((tmp_path / "big/coco/annotations/instances_train2017.json").read_text())
+    assert len(coco["images"]) == 16 and len(list((tmp_path / "big/subjects200k/data").glob("*.parquet"))) == 3
+    assert len(json.loads((tmp_path / "big/TRUTH.json").read_text())["subjects200k"]["pairs"]) == 14
+    generate_corpus(tmp_path / "parallel", seed=0, size="tiny", faults=True, workers=2)
+    assert _digest(tmp_path / "parallel") == _digest(faulty)
