@@ -5,6 +5,12 @@ noise, quality 90) with N boxes each, then times, in one run:
 
   (a) floor  plain Pillow: decode each source image once, encode each crop once (JPEG q95)
   (b) naive  per box: reopen and decode the source image, crop, encode
+
+(a) and (b) cut exactly the pixel regions the stage stores (each box widened
+to whole 28-px patches, computed before timing with the stage's own
+``crops.plan_region``), so all three encode the same crop sizes: the floor
+differs from (c) only by what (c) adds (grouping, planning the regions, the
+pack files, rows and Parquet), not by smaller outputs.
   (c) stage  this project end to end: group requests by source image
              (crops.crop_jobs), decode once + cut in the model frame + encode + pack
              (crops.run_crop_job), then assemble rows and write Parquet shards
@@ -35,7 +41,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curate.build.crops import crop_jobs, run_crop_job, store_key  # noqa: E402
+from curate.build.crops import crop_jobs, plan_region, run_crop_job, store_key  # noqa: E402
 from curate.build.executor import make_executor  # noqa: E402
 from curate.build.materialize import PartSpec, materialize_part, row_schema  # noqa: E402
 from curate.build.plan import ExamplePlan, ImageRef  # noqa: E402
@@ -81,28 +87,44 @@ def _encode(im: Image.Image) -> int:
     return len(buf.getvalue())
 
 
+def output_regions(items: list) -> list[tuple[str, list[tuple[int, int, int, int]]]]:
+    """Per image, the source pixel regions the stage stores for its boxes (grid-snapped, as the stage cuts them)."""
+    frame, crops = ModelFrame(), Crops(jpeg_quality=QUALITY)
+    out = []
+    for path, boxes in items:
+        with Image.open(path) as im:
+            size = im.size
+        regions = []
+        for b in boxes:
+            region, stored = plan_region(b, size, frame, crops)
+            assert stored == (region[2] - region[0], region[3] - region[1])  # a plain cut, no resampling
+            regions.append(region)
+        out.append((path, regions))
+    return out
+
+
 def floor_chunk(chunk: list) -> int:
     n = 0
-    for path, boxes in chunk:
+    for path, regions in chunk:
         with Image.open(path) as im:
             im.load()
-            for b in boxes:
-                n += _encode(im.crop(tuple(round(v) for v in b))) > 0
+            for r in regions:
+                n += _encode(im.crop(r)) > 0
     return n
 
 
 def naive_chunk(chunk: list) -> int:
     n = 0
-    for path, boxes in chunk:
-        for b in boxes:
+    for path, regions in chunk:
+        for r in regions:
             with Image.open(path) as im:
                 im.load()
-                n += _encode(im.crop(tuple(round(v) for v in b))) > 0
+                n += _encode(im.crop(r)) > 0
     return n
 
 
 def run_plain(fn, items, workers: int) -> tuple[float, float]:
-    """(seconds of work, seconds of pool start-up) for the plain-Pillow variants."""
+    """(seconds of work, seconds of pool start-up) for the plain-Pillow variants (items: output regions)."""
     chunks = [items[i:i + 16] for i in range(0, len(items), 16)]
     t0 = time.perf_counter()
     with make_executor(workers) as ex:
@@ -158,13 +180,14 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="repic-bench-crops-"))
     try:
         items = make_corpus(tmp / "src", args.images, args.boxes)
+        regions = output_regions(items)
         n_crops = args.images * args.boxes
         results: dict[tuple[str, int], float] = {}
         startup: dict[tuple[str, int], float] = {}
         for _ in range(args.repeat):  # interleaved repeats, best of N per cell: fairer on a shared machine
             for w in workers:
-                for name, fn in (("a floor", lambda w=w: run_plain(floor_chunk, items, w)),
-                                 ("b naive", lambda w=w: run_plain(naive_chunk, items, w)),
+                for name, fn in (("a floor", lambda w=w: run_plain(floor_chunk, regions, w)),
+                                 ("b naive", lambda w=w: run_plain(naive_chunk, regions, w)),
                                  ("c stage", lambda w=w: run_stage(items, w, tmp))):
                     sec, start = fn()
                     if sec < results.get((name, w), float("inf")):

@@ -51,15 +51,24 @@ def read_bytes(ref: str) -> bytes:
     return value
 
 
-def open_image(ref: str, *, draft_size: tuple[int, int] | None = None) -> Image.Image:
-    """Open and fully decode the image behind ``ref`` (RGB).
+def open_header(ref: str) -> Image.Image:
+    """Open the image behind ``ref`` with only its header parsed (size, mode, format); nothing is decoded yet.
+
+    Pass the result to :func:`open_image` to decode it: callers that need the
+    original size to choose a draft size avoid opening the file twice. The
+    caller owns the returned image (``close()`` it if it is not decoded).
+    """
+    file, row, _ = split_ref(ref)
+    return Image.open(file if row is None else io.BytesIO(read_bytes(ref)))
+
+
+def open_image(ref: str | Image.Image, *, draft_size: tuple[int, int] | None = None) -> Image.Image:
+    """Open and fully decode the image behind ``ref`` (RGB); ``ref`` may also be an :func:`open_header` result.
 
     ``draft_size`` lets the JPEG decoder downscale by a power of two while
     decoding when the caller only needs at least that size.
     """
-    file, row, _ = split_ref(ref)
-    src = file if row is None else io.BytesIO(read_bytes(ref))
-    im = Image.open(src)
+    im = ref if isinstance(ref, Image.Image) else open_header(ref)
     try:
         if draft_size is not None and im.format == "JPEG":
             im.draft("RGB", draft_size)
@@ -72,7 +81,5 @@ def open_image(ref: str, *, draft_size: tuple[int, int] | None = None) -> Image.
 
 def header_size(ref: str) -> tuple[int, int]:
     """(width, height) from the image header only; raises OSError on unreadable data."""
-    file, row, _ = split_ref(ref)
-    src = file if row is None else io.BytesIO(read_bytes(ref))
-    with Image.open(src) as im:
+    with open_header(ref) as im:
         return im.size

@@ -53,6 +53,7 @@ from curate.recipe import Crops, ModelFrame
 
 Region = tuple[int, int, int, int]
 DRAFT_SCALES = (8, 4, 2)
+PACK_BUFFER = 1 << 22  # pack files are written in few large writes, not one per stored image
 
 
 def store_key(ref: ImageRef) -> str:
@@ -151,18 +152,24 @@ def cut_image(path: str, boxes: list[tuple[float, float, float, float] | None], 
     A box that cannot be cut (empty region, extreme aspect ratio) gives its
     exception in place of the pair; an unreadable image raises.
     """
-    size = imageio.header_size(path)
-    planned: list[tuple[Region, tuple[int, int]] | Exception] = []
-    for box in boxes:
-        try:
-            planned.append(plan_region(box, size, frame, crops))
-        except ValueError as exc:
-            planned.append(exc)
-    ok = [p for p in planned if not isinstance(p, Exception)]
-    if not ok:
-        return planned  # type: ignore[return-value]
-    k = draft_scale([r for r, _ in ok], [t for _, t in ok])
-    im = imageio.open_image(path, draft_size=(size[0] // k, size[1] // k) if k > 1 else None)
+    head = imageio.open_header(path)  # one open: the header gives the size, then the same file is decoded
+    try:
+        size = head.size
+        planned: list[tuple[Region, tuple[int, int]] | Exception] = []
+        for box in boxes:
+            try:
+                planned.append(plan_region(box, size, frame, crops))
+            except ValueError as exc:
+                planned.append(exc)
+        ok = [p for p in planned if not isinstance(p, Exception)]
+        if not ok:
+            head.close()
+            return planned  # type: ignore[return-value]
+        k = draft_scale([r for r, _ in ok], [t for _, t in ok])
+    except BaseException:
+        head.close()
+        raise
+    im = imageio.open_image(head, draft_size=(size[0] // k, size[1] // k) if k > 1 else None)
     fx, fy = im.size[0] / size[0], im.size[1] / size[1]
     out: list[tuple[Region, Image.Image] | Exception] = []
     for item in planned:
@@ -216,7 +223,8 @@ def run_crop_job(job: CropJob) -> dict:
     pack = result_path.with_suffix(".bin")
     tmp = pack.with_name(f".{pack.name}.tmp-{os.getpid()}")
     pack.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp, "wb") as out:
+    offset = 0
+    with open(tmp, "wb", buffering=PACK_BUFFER) as out:
         for path, wanted in job.items:
             try:
                 if job.exclude_hashes and hashlib.sha256(imageio.read_bytes(path)).hexdigest() in job.exclude_hashes:
@@ -234,8 +242,9 @@ def run_crop_job(job: CropJob) -> dict:
                     continue
                 region, im = piece
                 data = encode(im, job.crops)
-                images[key] = [im.size[0], im.size[1], *region, out.tell(), len(data)]
+                images[key] = [im.size[0], im.size[1], *region, offset, len(data)]
                 out.write(data)
+                offset += len(data)
     os.replace(tmp, pack)
     result = {"index": job.index, "images": images, "failed": failed, "excluded": excluded, "decoded": decoded}
     _atomic_write(result_path, json.dumps(result, sort_keys=True).encode("utf-8"))

@@ -11,9 +11,13 @@ image, is dropped: the first becomes a quarantine row (stage
 (``part-NNNNN.json``, the commit marker) are written atomically; a part whose
 summary exists is not redone.
 
-Parquet is written by pyarrow with fixed settings (snappy, 100-row row
-groups, the Hugging Face features in the schema metadata), so the same rows
-always give the same bytes. The Arrow schema travels in the :class:`PartSpec`
+Parquet is written by pyarrow with fixed settings (100-row row groups, the
+Hugging Face features in the schema metadata; snappy, dictionary encoding and
+statistics for every column except the image bytes, which are already
+compressed and unique per row: compressing, dictionary-hashing or min/max-ing
+them cost CPU for nothing), so the same rows always give the same bytes. The
+Arrow table is built column by column (:func:`rows_table`), each image's
+bytes copied once. The Arrow schema travels in the :class:`PartSpec`
 (computed once by the caller from ``FEATURES``), so worker processes never
 import ``datasets`` (about 2 s of start-up per worker).
 """
@@ -65,11 +69,49 @@ def warm_up() -> None:
     pa.Table.from_pylist([{"a": 1}])
 
 
+IMAGE_BYTES = "images.list.element.bytes"  # the Parquet column path of the encoded images
+
+
+def _leaf_paths(name: str, t: pa.DataType) -> list[str]:
+    """Parquet column paths under one Arrow field (lists as ``name.list.element``)."""
+    if pa.types.is_list(t):
+        return _leaf_paths(f"{name}.list.element", t.value_type)
+    if pa.types.is_struct(t):
+        return [p for f in t for p in _leaf_paths(f"{name}.{f.name}", f.type)]
+    return [name]
+
+
+def parquet_options(schema: pa.Schema) -> dict:
+    """Fixed writer settings: snappy, dictionaries and statistics everywhere but on the (JPEG/PNG) image bytes."""
+    paths = [p for f in schema for p in _leaf_paths(f.name, f.type)]
+    rest = [p for p in paths if p != IMAGE_BYTES]
+    return {"compression": {p: "snappy" for p in rest} | {IMAGE_BYTES: "none"}, "use_dictionary": rest,
+            "write_statistics": rest, "row_group_size": ROW_GROUP_SIZE}
+
+
+def rows_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    """The Arrow table of rows, column by column; ``row["images"]`` holds each image's encoded bytes."""
+    columns = []
+    for f in schema:
+        if f.name != "images":
+            columns.append(pa.array([r[f.name] for r in rows], type=f.type))
+            continue
+        blobs, offsets = [], [0]
+        for r in rows:
+            blobs.extend(r["images"])
+            offsets.append(len(blobs))
+        item = f.type.value_type  # struct<bytes: binary, path: string>
+        values = pa.StructArray.from_arrays([pa.array(blobs, type=item.field("bytes").type), pa.nulls(len(blobs), item.field("path").type)],
+                                            fields=list(item))
+        columns.append(pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), values, type=f.type))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
 def write_parquet(rows: list[dict], path: Path, schema: pa.Schema | None = None) -> tuple[str, int]:
     """Write rows with FEATURES to ``path`` atomically and deterministically; returns (sha256, size)."""
-    table = pa.Table.from_pylist(rows, schema=schema or row_schema())
+    schema = schema or row_schema()
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="snappy", row_group_size=ROW_GROUP_SIZE, write_statistics=True)
+    pq.write_table(rows_table(rows, schema), sink, **parquet_options(schema))
     data = sink.getvalue()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -143,38 +185,41 @@ class Packs:
 
     def __init__(self, folder: str):
         self.folder = Path(folder)
-        self.files: dict[int, object] = {}
+        self.files: dict[int, int] = {}  # job index -> file descriptor
 
     def read(self, info: list[int]) -> bytes:
         job = info[8]
-        f = self.files.get(job)
-        if f is None:
-            f = self.files[job] = open(self.folder / f"job-{job:05d}.bin", "rb")
-        f.seek(info[6])
-        return f.read(info[7])
+        fd = self.files.get(job)
+        if fd is None:
+            fd = self.files[job] = os.open(self.folder / f"job-{job:05d}.bin", os.O_RDONLY)
+        data = os.pread(fd, info[7], info[6])
+        if len(data) != info[7]:
+            raise OSError(f"job-{job:05d}.bin is shorter than its result file says")
+        return data
 
     def close(self) -> None:
-        for f in self.files.values():
-            f.close()
+        for fd in self.files.values():
+            os.close(fd)
 
 
 def build_row(plan: ExamplePlan, spec: PartSpec, packs: Packs) -> dict:
-    """The output row of one plan; raises :class:`Dropped` when it cannot be built."""
+    """The output row of one plan (``images``: the encoded bytes, in order); raises :class:`Dropped` when it cannot be built."""
     prompt = normalize_prompt(plan.messages)
     n_placeholders = sum(1 for m in prompt for part in m["content"] if part["type"] == "image")
     if n_placeholders != len(plan.images):
         raise Dropped("placeholder_mismatch", f"{n_placeholders} image placeholders for {len(plan.images)} images")
-    images = []
+    images, info = [], None
     for ref in plan.images:
         key = store_key(ref)
         if key in spec.failed:
             raise Dropped(*spec.failed[key])
-        if key not in spec.images:
+        info = spec.images.get(key)
+        if info is None:
             raise Dropped("image_missing", f"{ref.path}: no stored image")
-        images.append({"bytes": packs.read(spec.images[key]), "path": None})
+        images.append(packs.read(info))
     solution = plan.solution
-    if plan.task == "vlt":
-        w, h, *region = spec.images[store_key(plan.images[-1])][:6]
+    if plan.task == "vlt":  # the query image is the last one
+        w, h, *region = info[:6]
         solution = box_to_frame(plan.solution, tuple(region), (w, h))
         if solution is None:
             raise Dropped("vlt_box_outside_image", f"box {plan.solution} outside region {region}")
