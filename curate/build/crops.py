@@ -73,13 +73,19 @@ class CropJob:
     exclude_hashes: frozenset[str] = field(default_factory=frozenset)
 
 
+def image_keys(plans: list[ExamplePlan]) -> list[list[str]]:
+    """The store keys of each plan's images (compute once, pass to :func:`crop_jobs` and use for the shards)."""
+    return [[store_key(ref) for ref in plan.images] for plan in plans]
+
+
 def crop_jobs(plans: list[ExamplePlan], *, results: Path, frame: ModelFrame, crops: Crops,
-              exclude_hashes: frozenset[str] = frozenset(), images_per_job: int = 64) -> list[CropJob]:
-    """Group the plans' image requests by source image, in first-use order, into jobs."""
+              exclude_hashes: frozenset[str] = frozenset(), images_per_job: int = 64,
+              keys: list[list[str]] | None = None) -> list[CropJob]:
+    """Group the plans' image requests by source image, in first-use order, into jobs (``keys``: :func:`image_keys`)."""
     by_path: dict[str, dict[str, tuple[float, float, float, float] | None]] = {}
-    for plan in plans:
-        for ref in plan.images:
-            by_path.setdefault(ref.path, {}).setdefault(store_key(ref), ref.box)
+    for plan, plan_keys in zip(plans, keys if keys is not None else image_keys(plans)):
+        for ref, key in zip(plan.images, plan_keys):
+            by_path.setdefault(ref.path, {}).setdefault(key, ref.box)
     paths = list(by_path)
     jobs = []
     for i in range(0, len(paths), images_per_job):

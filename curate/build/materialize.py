@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -90,21 +91,34 @@ def parquet_options(schema: pa.Schema) -> dict:
 
 
 def rows_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
-    """The Arrow table of rows, column by column; ``row["images"]`` holds each image's encoded bytes."""
-    columns = []
+    """The Arrow table of rows, column by column; ``row["images"]`` holds each image's encoded bytes (bytes-like).
+
+    The image column is chunked by row group, so no chunk's byte offsets come near the 2 GiB limit of ``binary``.
+    """
+    columns: list = []
     for f in schema:
         if f.name != "images":
             columns.append(pa.array([r[f.name] for r in rows], type=f.type))
             continue
-        blobs, offsets = [], [0]
-        for r in rows:
-            blobs.extend(r["images"])
-            offsets.append(len(blobs))
-        item = f.type.value_type  # struct<bytes: binary, path: string>
-        values = pa.StructArray.from_arrays([pa.array(blobs, type=item.field("bytes").type), pa.nulls(len(blobs), item.field("path").type)],
-                                            fields=list(item))
-        columns.append(pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), values, type=f.type))
+        columns.append(pa.chunked_array([_images_array(rows[i:i + ROW_GROUP_SIZE], f.type) for i in range(0, len(rows), ROW_GROUP_SIZE)],
+                                        type=f.type))
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _images_array(rows: list[dict], list_type: pa.DataType) -> pa.Array:
+    """list<struct<bytes, path=null>> of the rows' images; all their bytes copied once, straight into one Arrow buffer."""
+    blobs, lists, ends, end = [], [0], [0], 0
+    for r in rows:
+        for b in r["images"]:
+            blobs.append(b)
+            end += len(b)
+            ends.append(end)
+        lists.append(len(blobs))
+    item = list_type.value_type  # struct<bytes: binary, path: string>
+    data = pa.BinaryArray.from_buffers(item.field("bytes").type, len(blobs),
+                                       [None, pa.array(ends, type=pa.int32()).buffers()[1], pa.py_buffer(b"".join(blobs))])
+    values = pa.StructArray.from_arrays([data, pa.nulls(len(blobs), item.field("path").type)], fields=list(item))
+    return pa.ListArray.from_arrays(pa.array(lists, type=pa.int32()), values, type=list_type)
 
 
 def write_parquet(rows: list[dict], path: Path, schema: pa.Schema | None = None) -> tuple[str, int]:
@@ -181,29 +195,35 @@ class Dropped(Exception):
 
 
 class Packs:
-    """Reads stored images from the crop jobs' pack files, keeping each file open once."""
+    """Stored images in the crop jobs' pack files, memory-mapped once per file; :meth:`view` copies nothing."""
 
     def __init__(self, folder: str):
         self.folder = Path(folder)
-        self.files: dict[int, int] = {}  # job index -> file descriptor
+        self.maps: dict[int, memoryview] = {}  # job index -> the whole pack file
+
+    def view(self, info: list[int]) -> memoryview:
+        job = info[8]
+        m = self.maps.get(job)
+        if m is None:
+            name = self.folder / f"job-{job:05d}.bin"
+            with open(name, "rb") as f:
+                if os.fstat(f.fileno()).st_size == 0:
+                    raise OSError(f"{name.name} is empty but its result file lists stored images")
+                m = self.maps[job] = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+        if info[6] + info[7] > len(m):
+            raise OSError(f"job-{job:05d}.bin is shorter than its result file says")
+        return m[info[6]:info[6] + info[7]]
 
     def read(self, info: list[int]) -> bytes:
-        job = info[8]
-        fd = self.files.get(job)
-        if fd is None:
-            fd = self.files[job] = os.open(self.folder / f"job-{job:05d}.bin", os.O_RDONLY)
-        data = os.pread(fd, info[7], info[6])
-        if len(data) != info[7]:
-            raise OSError(f"job-{job:05d}.bin is shorter than its result file says")
-        return data
+        return bytes(self.view(info))
 
     def close(self) -> None:
-        for fd in self.files.values():
-            os.close(fd)
+        """Forget the mappings; each is unmapped once no view of it is left."""
+        self.maps.clear()
 
 
 def build_row(plan: ExamplePlan, spec: PartSpec, packs: Packs) -> dict:
-    """The output row of one plan (``images``: the encoded bytes, in order); raises :class:`Dropped` when it cannot be built."""
+    """The output row of one plan (``images``: views of the encoded bytes, in order); raises :class:`Dropped` when it cannot be built."""
     prompt = normalize_prompt(plan.messages)
     n_placeholders = sum(1 for m in prompt for part in m["content"] if part["type"] == "image")
     if n_placeholders != len(plan.images):
@@ -216,7 +236,7 @@ def build_row(plan: ExamplePlan, spec: PartSpec, packs: Packs) -> dict:
         info = spec.images.get(key)
         if info is None:
             raise Dropped("image_missing", f"{ref.path}: no stored image")
-        images.append(packs.read(info))
+        images.append(packs.view(info))
     solution = plan.solution
     if plan.task == "vlt":  # the query image is the last one
         w, h, *region = info[:6]

@@ -20,11 +20,12 @@ import json
 import shutil
 import sys
 import time
+from itertools import accumulate
 from pathlib import Path
 
 from curate import progress
 from curate.build import manifest as mf
-from curate.build.crops import crop_jobs, run_crop_job, store_key
+from curate.build.crops import crop_jobs, image_keys, run_crop_job
 from curate.build.executor import make_executor
 from curate.build.materialize import PartSpec, atomic_write_text, materialize_part, read_plans, row_schema, sha256_file, write_quarantine
 from curate.build.plan import ExamplePlan
@@ -144,9 +145,9 @@ def _plan(recipe: Recipe, work: Path, rhash: str, build_dir: Path, executor, log
     return json.loads(text)  # exactly what a resumed build reads back
 
 
-def _crop(recipe: Recipe, work: Path, plans: list[ExamplePlan], state: dict, executor, log) -> dict:
+def _crop(recipe: Recipe, work: Path, plans: list[ExamplePlan], keys: list[list[str]], state: dict, executor, log) -> dict:
     jobs = crop_jobs(plans, results=work / "crops", frame=recipe.model, crops=recipe.crops,
-                     exclude_hashes=frozenset(state["exclude_hashes"]))
+                     exclude_hashes=frozenset(state["exclude_hashes"]), keys=keys)
     done = sum(1 for j in jobs if Path(j.result_path).exists())
     if done:
         log(f"resumed: {done} of {len(jobs)} crop jobs already done")
@@ -161,11 +162,10 @@ def _crop(recipe: Recipe, work: Path, plans: list[ExamplePlan], state: dict, exe
     return merged
 
 
-def _parts(recipe: Recipe, work: Path, state: dict, crops: dict, executor, log) -> list[dict]:
+def _parts(recipe: Recipe, work: Path, state: dict, part_keys: list[set[str]], crops: dict, executor, log) -> list[dict]:
     specs, schema = [], row_schema()
-    for i in range(state["n_parts"]):
+    for i, keys in enumerate(part_keys):
         plans_path = work / "plans" / f"part-{i:05d}.jsonl"
-        keys = {store_key(r) for p in read_plans(plans_path) for r in p.images}
         specs.append(PartSpec(
             index=i, plans_path=str(plans_path), out_path=str(work / "parts" / f"part-{i:05d}.parquet"),
             meta_path=str(work / "parts" / f"part-{i:05d}.json"), packs=str(work / "crops"),
@@ -231,12 +231,16 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
             log(f"timing: index+plan {time.perf_counter() - t:.2f} s")
         else:
             log(f"resuming the unfinished build in {build_dir} (same recipe and sources)")
-        plans = [p for i in range(state["n_parts"]) for p in read_plans(work / "plans" / f"part-{i:05d}.jsonl")]
+        by_part = [read_plans(work / "plans" / f"part-{i:05d}.jsonl") for i in range(state["n_parts"])]
+        plans = [p for part in by_part for p in part]
         t = time.perf_counter()
-        crops = _crop(recipe, work, plans, state, executor, log)
+        keys = image_keys(plans)  # store keys computed once, for the crop jobs and for the shards
+        crops = _crop(recipe, work, plans, keys, state, executor, log)
+        ends = list(accumulate(len(part) for part in by_part))
+        part_keys = [{k for ks in keys[end - len(part):end] for k in ks} for part, end in zip(by_part, ends)]
         log(f"timing: crops {time.perf_counter() - t:.2f} s ({crops['decoded']} source images decoded, {len(crops['images'])} images stored)")
         t = time.perf_counter()
-        metas = _parts(recipe, work, state, crops, executor, log)
+        metas = _parts(recipe, work, state, part_keys, crops, executor, log)
         log(f"timing: shards {time.perf_counter() - t:.2f} s")
         t = time.perf_counter()
     mat_q = [q for m in metas for q in m["quarantine"]]
