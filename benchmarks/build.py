@@ -1,20 +1,18 @@
 """Build benchmark: recipes/repic-2k.yaml on a generated corpus of realistic size, and a scaling ladder.
 
-The corpus is the demo corpus generator (curate.demo.corpus) scaled up, with
-COCO / Objects365 / RefCOCO scenes of 640x480 JPEGs (COCO-like), CelebA aligned
-faces and Subjects200K pair images; it is generated once and kept (``--corpus``).
-Every build runs as a real ``repic build`` subprocess (index cache warmed first,
-so each row times planning + crops + shards + manifest + preview/card); peak
-RSS is sampled over the whole process tree (parent + workers, summed).
+The corpus is the demo corpus generator (curate.demo.corpus) scaled up through its
+``generate_sized`` / ``scaled_size`` API, with COCO / Objects365 / RefCOCO scenes of
+640x480 JPEGs (COCO-like), CelebA aligned faces and Subjects200K pair images. It is
+sized for the largest ladder total (``--size-for``) without query reuse, the recipe's
+default: every example claims its own query image, so the corpus holds one COCO /
+Objects365 scene, CelebA photo, Subjects200K pair or RefCOCO scene per example of
+that source, plus a few percent slack (:func:`corpus_counts`). It is generated once
+and kept (``--corpus``). Every build runs as a real ``repic build`` subprocess (index
+cache warmed first, so each row times planning + crops + shards + manifest +
+preview/card); peak RSS is sampled over the whole process tree (parent + workers,
+summed). Time per 1K examples should stay flat if the build scales linearly.
 
-  1. the 2K recipe as written (no query image reused);
-  2. a scaling ladder with the same recipe at other totals (``--ladder``); time
-     per 1K examples should stay flat if the build scales linearly. Give a
-     corpus large enough for the largest total (``--scale``), or ``--reuse``
-     (``mixture.allow_query_reuse: true``: faster than linear, since source
-     images are shared and decoded once, and the planner may fall short).
-
-    .venv/bin/python benchmarks/build.py [--scale 1] [--workers 2] [--ladder 2000,5000,10000] [--reuse]
+    .venv/bin/python benchmarks/build.py [--ladder 2000,10000,50000] [--workers 2] [--size-for N] [--reuse]
 """
 
 from __future__ import annotations
