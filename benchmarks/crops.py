@@ -123,18 +123,39 @@ def naive_chunk(chunk: list) -> int:
     return n
 
 
-def run_plain(fn, items, workers: int) -> tuple[float, float]:
-    """(seconds of work, seconds of pool start-up) for the plain-Pillow variants (items: output regions)."""
+def cpu_timed(call: tuple) -> tuple:
+    """Run ``fn(arg)`` in whichever process the executor picks; (its result, the CPU seconds it took there)."""
+    fn, arg = call
+    t = time.process_time()
+    return fn(arg), time.process_time() - t
+
+
+def timed_map(ex, fn, items, cpu: list[float]):
+    """``ex.map(fn, items)``, adding each task's CPU seconds (in its worker) to ``cpu[0]``."""
+    for result, seconds in ex.map(cpu_timed, [(fn, item) for item in items]):
+        cpu[0] += seconds
+        yield result
+
+
+def run_plain(fn, items, workers: int) -> tuple[float, float, float]:
+    """(seconds of work, CPU seconds of work, seconds of pool start-up) for the plain-Pillow variants."""
     chunks = [items[i:i + 16] for i in range(0, len(items), 16)]
     t0 = time.perf_counter()
     with make_executor(workers) as ex:
         ex.warm(wait=True)
-        t = time.perf_counter()
-        assert sum(ex.map(fn, chunks)) == sum(len(b) for _, b in items)
-        return time.perf_counter() - t, t - t0
+        cpu = [0.0]
+        t, c = time.perf_counter(), time.process_time()
+        assert sum(timed_map(ex, fn, chunks, cpu)) == sum(len(b) for _, b in items)
+        return time.perf_counter() - t, cpu_total(cpu, c, workers), t - t0
 
 
-def run_stage(items, workers: int, tmp: Path, per_shard: int = 256) -> tuple[float, float]:
+def cpu_total(tasks: list[float], parent_start: float, workers: int) -> float:
+    """CPU seconds of the work: the tasks' (in the workers), plus the parent's own when it is not also the worker."""
+    parent = time.process_time() - parent_start
+    return parent if workers == 1 else tasks[0] + parent  # one worker: the tasks ran in this process
+
+
+def run_stage(items, workers: int, tmp: Path, per_shard: int = 256) -> tuple[float, float, float]:
     plans = []
     for path, boxes in items:
         image_id = Path(path).stem
@@ -152,11 +173,12 @@ def run_stage(items, workers: int, tmp: Path, per_shard: int = 256) -> tuple[flo
     t0 = time.perf_counter()
     with make_executor(workers) as ex:
         ex.warm(wait=True)
-        t = time.perf_counter()
+        cpu = [0.0]
+        t, c = time.perf_counter(), time.process_time()
         keys = image_keys(plans)  # as curate.build.pipeline: store keys computed once for jobs and shards
         jobs = crop_jobs(plans, results=work / "jobs", frame=ModelFrame(), crops=Crops(jpeg_quality=QUALITY), keys=keys)
         images = {}
-        for r in ex.map(run_crop_job, jobs):
+        for r in timed_map(ex, run_crop_job, jobs, cpu):
             images.update((k, [*v, r["index"]]) for k, v in r["images"].items())
         schema = row_schema()
         specs = []
@@ -164,10 +186,10 @@ def run_stage(items, workers: int, tmp: Path, per_shard: int = 256) -> tuple[flo
             part = {k for ks in keys[i * per_shard:(i + 1) * per_shard] for k in ks}
             specs.append(PartSpec(i, str(work / "plans" / f"{i}.jsonl"), str(work / "parts" / f"{i}.parquet"), str(work / "parts" / f"{i}.json"),
                                   str(work / "jobs"), {k: images[k] for k in part}, {}, frozenset(), schema))
-        rows = sum(m["rows"] for m in ex.map(materialize_part, specs))
-        elapsed = time.perf_counter() - t
+        rows = sum(m["rows"] for m in timed_map(ex, materialize_part, specs, cpu))
+        elapsed, cpu_seconds = time.perf_counter() - t, cpu_total(cpu, c, workers)
     assert rows == len(plans), (rows, len(plans))
-    return elapsed, t - t0
+    return elapsed, cpu_seconds, t - t0
 
 
 def main() -> None:
@@ -182,26 +204,34 @@ def main() -> None:
     try:
         items = make_corpus(tmp / "src", args.images, args.boxes)
         regions = output_regions(items)
+        load0 = f"{os.getloadavg()[0]:.2f}"
         row_schema()  # imports `datasets` once, as a build does while planning, so the first (c) run does not pay it
         n_crops = args.images * args.boxes
         results: dict[tuple[str, int], float] = {}
+        cpu: dict[tuple[str, int], float] = {}
         startup: dict[tuple[str, int], float] = {}
         for _ in range(args.repeat):  # interleaved repeats, best of N per cell: fairer on a shared machine
             for w in workers:
                 for name, fn in (("a floor", lambda w=w: run_plain(floor_chunk, regions, w)),
                                  ("b naive", lambda w=w: run_plain(naive_chunk, regions, w)),
                                  ("c stage", lambda w=w: run_stage(items, w, tmp))):
-                    sec, start = fn()
+                    sec, cpu_sec, start = fn()
                     if sec < results.get((name, w), float("inf")):
                         results[(name, w)], startup[(name, w)] = sec, start
+                    cpu[(name, w)] = min(cpu_sec, cpu.get((name, w), float("inf")))
         print(f"# crops benchmark: {args.images} images 640x480, {args.boxes} boxes each = {n_crops} crops; "
               f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-        print("# seconds = the work, timed after the pool's workers started and imported the stage modules;")
-        print("# pool start = that start-up (paid once per build, overlapped with indexing and planning)")
-        print(f"{'variant':10} {'workers':>7} {'seconds':>8} {'crops/s':>8} {'x floor':>8} {'speedup vs 1 worker':>20} {'pool start':>10}")
+        print("# seconds = the work (wall clock, best of the repeats), timed after the pool's workers started and imported")
+        print("# the stage modules; cpu s = CPU seconds of that work in the workers and the parent (best of the repeats; less")
+        print("# sensitive than wall clock to other load on the machine); pool start = the start-up (paid once per build,")
+        print("# overlapped with indexing and planning)")
+        print(f"# load average before / after: {load0} / {os.getloadavg()[0]:.2f}")
+        print(f"{'variant':10} {'workers':>7} {'seconds':>8} {'crops/s':>8} {'x floor':>8} {'speedup vs 1 worker':>20} "
+              f"{'cpu s':>7} {'cpu x floor':>11} {'pool start':>10}")
         for (name, w), sec in results.items():
             base = results.get((name, workers[0]))
-            print(f"{name:10} {w:7d} {sec:8.2f} {n_crops / sec:8.0f} {sec / results[('a floor', w)]:8.2f} {base / sec:20.2f} {startup[(name, w)]:10.2f}")
+            print(f"{name:10} {w:7d} {sec:8.2f} {n_crops / sec:8.0f} {sec / results[('a floor', w)]:8.2f} {base / sec:20.2f} "
+                  f"{cpu[(name, w)]:7.2f} {cpu[(name, w)] / cpu[('a floor', w)]:11.2f} {startup[(name, w)]:10.2f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

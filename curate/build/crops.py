@@ -43,6 +43,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from PIL import Image
 
@@ -158,6 +159,16 @@ def cut_image(path: str, boxes: list[tuple[float, float, float, float] | None], 
     A box that cannot be cut (empty region, extreme aspect ratio) gives its
     exception in place of the pair; an unreadable image raises.
     """
+    return list(cut_pieces(path, boxes, frame, crops))
+
+
+def cut_pieces(path: str, boxes: list[tuple[float, float, float, float] | None], frame: ModelFrame,
+               crops: Crops) -> Iterator[tuple[Region, Image.Image] | Exception]:
+    """:func:`cut_image` one piece at a time (each can be encoded and freed before the next is cut).
+
+    The header read and the decode happen in this call, so an unreadable
+    image raises here, before any piece is returned.
+    """
     head = imageio.open_header(path)  # one open: the header gives the size, then the same file is decoded
     try:
         size = head.size
@@ -170,29 +181,31 @@ def cut_image(path: str, boxes: list[tuple[float, float, float, float] | None], 
         ok = [p for p in planned if not isinstance(p, Exception)]
         if not ok:
             head.close()
-            return planned  # type: ignore[return-value]
+            return iter(planned)
         k = draft_scale([r for r, _ in ok], [t for _, t in ok])
     except BaseException:
         head.close()
         raise
     im = imageio.open_image(head, draft_size=(size[0] // k, size[1] // k) if k > 1 else None)
+    return _pieces(im, planned, size, k == 1)
+
+
+def _pieces(im: Image.Image, planned: list, size: tuple[int, int], full: bool) -> Iterator[tuple[Region, Image.Image] | Exception]:
     fx, fy = im.size[0] / size[0], im.size[1] / size[1]
-    out: list[tuple[Region, Image.Image] | Exception] = []
     for item in planned:
         if isinstance(item, Exception):
-            out.append(item)
+            yield item
             continue
         region, target = item
         if region[0] >= 0 and region[1] >= 0 and region[2] <= size[0] and region[3] <= size[1]:
             scaled = (region[0] * fx, region[1] * fy, min(region[2] * fx, im.size[0]), min(region[3] * fy, im.size[1]))
-            if target == (region[2] - region[0], region[3] - region[1]) and k == 1:
+            if target == (region[2] - region[0], region[3] - region[1]) and full:
                 piece = im.crop(region)  # grid-snapped: already in the model frame
             else:
                 piece = im.resize(target, Image.Resampling.BICUBIC, box=scaled)
         else:  # clip_to_image is off and the box leaves the image: the outside is black
             piece = im.crop(tuple(round(v * f) for v, f in zip(region, (fx, fy, fx, fy)))).resize(target, Image.Resampling.BICUBIC)
-        out.append((region, piece))
-    return out
+        yield region, piece
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -232,25 +245,27 @@ def run_crop_job(job: CropJob) -> dict:
     offset = 0
     with open(tmp, "wb", buffering=PACK_BUFFER) as out:
         for path, wanted in job.items:
+            stored = 0
             try:
                 if job.exclude_hashes and hashlib.sha256(imageio.read_bytes(path)).hexdigest() in job.exclude_hashes:
                     excluded.append(path)
                     continue
-                pieces = cut_image(path, [box for _, box in wanted], job.frame, job.crops)
+                for (key, _), piece in zip(wanted, cut_pieces(path, [box for _, box in wanted], job.frame, job.crops)):
+                    if isinstance(piece, Exception):
+                        failed[key] = [_failure_reason(piece), f"{path}: {piece}"[:300]]
+                        continue
+                    region, im = piece
+                    data = encode(im, job.crops)  # cut, encode, store one piece at a time: it is still in cache
+                    images[key] = [im.size[0], im.size[1], *region, offset, len(data)]
+                    out.write(data)
+                    offset += len(data)
+                    stored += 1
             except Exception as exc:  # a bad source image must never stop the build
                 for key, _ in wanted:
+                    images.pop(key, None)
                     failed[key] = [_failure_reason(exc), f"{path}: {type(exc).__name__}: {exc}"[:300]]
                 continue
-            decoded += any(not isinstance(p, Exception) for p in pieces)
-            for (key, _), piece in zip(wanted, pieces):
-                if isinstance(piece, Exception):
-                    failed[key] = [_failure_reason(piece), f"{path}: {piece}"[:300]]
-                    continue
-                region, im = piece
-                data = encode(im, job.crops)
-                images[key] = [im.size[0], im.size[1], *region, offset, len(data)]
-                out.write(data)
-                offset += len(data)
+            decoded += stored > 0
     os.replace(tmp, pack)
     result = {"index": job.index, "images": images, "failed": failed, "excluded": excluded, "decoded": decoded}
     _atomic_write(result_path, json.dumps(result, sort_keys=True).encode("utf-8"))
