@@ -214,9 +214,6 @@ class Packs:
             raise OSError(f"job-{job:05d}.bin is shorter than its result file says")
         return m[info[6]:info[6] + info[7]]
 
-    def read(self, info: list[int]) -> bytes:
-        return bytes(self.view(info))
-
     def close(self) -> None:
         """Forget the mappings; each is unmapped once no view of it is left."""
         self.maps.clear()
