@@ -158,7 +158,7 @@ def test_recipe_mistakes_are_user_errors():
 
 @pytest.fixture(scope="module")
 def tiny_corpus(tmp_path_factory) -> Path:
-    corpus = pytest.importorskip("curate.demo.corpus")
+    import curate.demo.corpus as corpus
     root = tmp_path_factory.mktemp("tiny-corpus")
     corpus.generate_corpus(root, seed=0, size="tiny")
     return root

@@ -102,7 +102,7 @@ def test_demo_recipe_plans_in_full_from_the_demo_corpus(tmp_path, monkeypatch):
 
     from curate.build.mixture import plan_mixture
 
-    corpus = pytest.importorskip("curate.demo.corpus")
+    import curate.demo.corpus as corpus
     corpus.generate_corpus(tmp_path / "corpus", seed=0, size="demo")
     recipe = load_recipe(RECIPES / "demo.yaml")
     tables = {n: importlib.import_module(f"curate.sources.{s.kind}").read(n, s) for n, s in recipe.sources.items()}
