@@ -102,6 +102,11 @@ class Cycle:
         self.pos += 1
         return int(self.order[self.pos - 1])
 
+    def next_unseen(self) -> int | None:
+        """The next index of the first pass; None once every item has been drawn once."""
+        i = self.next()
+        return None if i is None or self.passes > 1 else i
+
 
 class SortedFrame:
     """A frame sorted by one string key, with O(log n) row-range lookups."""

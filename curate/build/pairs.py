@@ -84,10 +84,7 @@ class DetectionPairs:
 
     def positives(self, k: int) -> list[Pair]:
         out: list[Pair] = []
-        while len(out) < k:
-            i = self._pos.next()
-            if i is None or self._pos.passes > 1:
-                break
+        while len(out) < k and (i := self._pos.next_unseen()) is not None:
             iid = self.cand_ids[i]
             if not self.ctx.claim(self.source, iid):
                 continue
@@ -243,10 +240,7 @@ class SubjectsPairs:
 
     def positives(self, k: int) -> list[Pair]:
         out: list[Pair] = []
-        while len(out) < k:
-            i = self._pos.next()
-            if i is None or self._pos.passes > 1:
-                break
+        while len(out) < k and (i := self._pos.next_unseen()) is not None:
             r = self.rows[i]
             if not self.ctx.claim(self.source, r["image_id"]):
                 continue

@@ -99,10 +99,7 @@ class ICTMultiPlanner:
     def take(self, k: int) -> list[ExamplePlan]:
         out: list[ExamplePlan] = []
         rejected: list[dict] = []
-        while len(out) < k:
-            i = self._order.next()
-            if i is None or self._order.passes > 1:
-                break
+        while len(out) < k and (i := self._order.next_unseen()) is not None:
             iid = self.image_ids[i]
             if not self.ctx.is_free(self.source, iid):
                 continue

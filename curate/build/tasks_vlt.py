@@ -55,10 +55,7 @@ class VLTPlanner:
 
     def take(self, k: int) -> list[ExamplePlan]:
         out: list[ExamplePlan] = []
-        while len(out) < k:
-            i = self._order.next()
-            if i is None or self._order.passes > 1:
-                break
+        while len(out) < k and (i := self._order.next_unseen()) is not None:
             iid = self.image_ids[i]
             if not self.ctx.claim(self.source, iid):
                 continue
