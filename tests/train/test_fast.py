@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tests.train.test_train import SMALL, even_token_fraction, lora_b
+from tests.train.test_train import SMALL, completion_checksum, lora_b
 from train.config import load_config
 from train.data import load_training_data
 from train.fast import FastGRPOTrainer
@@ -18,7 +18,7 @@ def pair(request, tiny_model, tiny_build, tmp_path):
     trainers = []
     for kind in ("stock", "fast"):
         cfg = load_config(None, {**overrides, "trainer": kind, "lm_checkpoint_every": request.param})
-        trainers.append(build_trainer(cfg, data, resolve_model(str(tiny_model)), tmp_path / kind, [even_token_fraction]))
+        trainers.append(build_trainer(cfg, data, resolve_model(str(tiny_model)), tmp_path / kind, [completion_checksum]))
     g = torch.Generator().manual_seed(0)
     weights = {n: torch.randn(p.shape, generator=g) * 0.05 for n, p in trainers[0].model.named_parameters() if "lora_" in n}
     for trainer in trainers:
@@ -100,7 +100,7 @@ def test_fast_trainer_trains_end_to_end(tiny_model, tiny_build, tmp_path):
     seen = {}
     manifest = run_training(
         str(tiny_build), str(tiny_model), load_config(None, {**SMALL, "trainer": "fast"}), tmp_path / "run",
-        extra_reward_funcs=[even_token_fraction],
+        extra_reward_funcs=[completion_checksum],
         on_trainer=lambda tr: seen.update(trainer=tr, before=lora_b(tr.model)),
     )
     assert manifest["status"] == "complete" and manifest["config"]["trainer"] == "fast"
