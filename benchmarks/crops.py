@@ -185,7 +185,8 @@ def run_stage(items, workers: int, tmp: Path, per_shard: int = 256) -> tuple[flo
         for i in range(n_parts):
             part = {k for ks in keys[i * per_shard:(i + 1) * per_shard] for k in ks}
             specs.append(PartSpec(i, str(work / "plans" / f"{i}.jsonl"), str(work / "parts" / f"{i}.parquet"), str(work / "parts" / f"{i}.json"),
-                                  str(work / "jobs"), {k: images[k] for k in part}, {}, frozenset(), schema))
+                                  str(work / "jobs"), {k: images[k] for k in part}, {}, frozenset(), schema,
+                                  keys[i * per_shard:(i + 1) * per_shard]))
         rows = sum(m["rows"] for m in timed_map(ex, materialize_part, specs, cpu))
         elapsed, cpu_seconds = time.perf_counter() - t, cpu_total(cpu, c, workers)
     assert rows == len(plans), (rows, len(plans))

@@ -35,7 +35,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.build.crops import store_key
+from curate.build.crops import image_keys
 from curate.build.plan import ExamplePlan
 from curate.build.resize import box_to_frame
 
@@ -56,6 +56,7 @@ class PartSpec:
     failed: dict = field(default_factory=dict)  # store key -> [reason, detail]
     excluded: frozenset = frozenset()  # source image paths that are evaluation images
     schema: pa.Schema | None = None  # row_schema(); None: computed here
+    keys: list | None = None  # per plan of the part, in file order: its images' store keys (crops.image_keys); None: computed here
 
 
 def row_schema() -> pa.Schema:
@@ -219,15 +220,17 @@ class Packs:
         self.maps.clear()
 
 
-def build_row(plan: ExamplePlan, spec: PartSpec, packs: Packs) -> dict:
-    """The output row of one plan (``images``: views of the encoded bytes, in order); raises :class:`Dropped` when it cannot be built."""
+def build_row(plan: ExamplePlan, keys: list[str], spec: PartSpec, packs: Packs) -> dict:
+    """The output row of one plan (``keys``: its images' store keys; ``images``: views of the encoded bytes, in order).
+
+    Raises :class:`Dropped` when it cannot be built.
+    """
     prompt = normalize_prompt(plan.messages)
     n_placeholders = sum(1 for m in prompt for part in m["content"] if part["type"] == "image")
     if n_placeholders != len(plan.images):
         raise Dropped("placeholder_mismatch", f"{n_placeholders} image placeholders for {len(plan.images)} images")
     images, info = [], None
-    for ref in plan.images:
-        key = store_key(ref)
+    for ref, key in zip(plan.images, keys):
         if key in spec.failed:
             raise Dropped(*spec.failed[key])
         info = spec.images.get(key)
@@ -268,14 +271,18 @@ def materialize_part(spec: PartSpec) -> dict:
     rows, quarantine, excluded_paths, excluded_examples = [], [], set(), 0
     by_task, by_task_source, answers = Counter(), Counter(), Counter()
     packs = Packs(spec.packs)
-    for plan in read_plans(spec.plans_path):
+    plans = read_plans(spec.plans_path)
+    keys = spec.keys if spec.keys is not None else image_keys(plans)
+    if len(keys) != len(plans):
+        raise ValueError(f"{spec.plans_path}: {len(plans)} plans but store keys for {len(keys)}")
+    for plan, plan_keys in zip(plans, keys):
         hit = [ref.path for ref in plan.images if ref.path in spec.excluded]
         if hit:
             excluded_paths.update(hit)
             excluded_examples += 1
             continue
         try:
-            row = build_row(plan, spec, packs)
+            row = build_row(plan, plan_keys, spec, packs)
         except Dropped as d:
             quarantine.append({"source": plan.source, "stage": STAGE, "record_id": plan.content_id(), "reason": d.reason, "detail": d.detail})
             continue

@@ -162,16 +162,18 @@ def _crop(recipe: Recipe, work: Path, plans: list[ExamplePlan], keys: list[list[
     return merged
 
 
-def _parts(recipe: Recipe, work: Path, state: dict, part_keys: list[set[str]], crops: dict, executor, log) -> list[dict]:
+def _parts(recipe: Recipe, work: Path, state: dict, part_keys: list[list[list[str]]], crops: dict, executor, log) -> list[dict]:
+    """Assemble every shard; ``part_keys[i]``: the store keys of part i's plans, plan by plan."""
     specs, schema = [], row_schema()
-    for i, keys in enumerate(part_keys):
+    for i, plan_keys in enumerate(part_keys):
+        keys = {k for ks in plan_keys for k in ks}
         plans_path = work / "plans" / f"part-{i:05d}.jsonl"
         specs.append(PartSpec(
             index=i, plans_path=str(plans_path), out_path=str(work / "parts" / f"part-{i:05d}.parquet"),
             meta_path=str(work / "parts" / f"part-{i:05d}.json"), packs=str(work / "crops"),
             images={k: crops["images"][k] for k in keys if k in crops["images"]},
             failed={k: crops["failed"][k] for k in keys if k in crops["failed"]},
-            excluded=frozenset(crops["excluded"]), schema=schema))
+            excluded=frozenset(crops["excluded"]), schema=schema, keys=plan_keys))
     done = sum(1 for s in specs if Path(s.meta_path).exists() and Path(s.out_path).exists())
     if done:
         log(f"resumed: {done} of {len(specs)} shards already done (not redone)")
@@ -237,7 +239,7 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
         keys = image_keys(plans)  # store keys computed once, for the crop jobs and for the shards
         crops = _crop(recipe, work, plans, keys, state, executor, log)
         ends = list(accumulate(len(part) for part in by_part))
-        part_keys = [{k for ks in keys[end - len(part):end] for k in ks} for part, end in zip(by_part, ends)]
+        part_keys = [keys[end - len(part):end] for part, end in zip(by_part, ends)]
         log(f"timing: crops {time.perf_counter() - t:.2f} s ({crops['decoded']} source images decoded, {len(crops['images'])} images stored)")
         t = time.perf_counter()
         metas = _parts(recipe, work, state, part_keys, crops, executor, log)

@@ -46,9 +46,17 @@ class ExamplePlan:
     names: list[str] = field(default_factory=list)
     template: str = ""  # id of the instruction template used, e.g. "oct.q07" or "vlt.t03+think"
     meta: dict = field(default_factory=dict)  # free-form planning facts (e.g. {"negative": "hard"})
+    # content_id(), once computed; saved in the plan files so that assembly does not hash every example again.
+    # Plans are not changed after planning (the id would go stale): build a new plan instead.
+    _id: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def content_id(self) -> str:
-        """Stable id: sha256 over what defines the example (not its pixels)."""
+        """Stable id: sha256 over what defines the example (not its pixels); computed once per plan."""
+        if self._id is None:
+            self._id = self._hash()
+        return self._id
+
+    def _hash(self) -> str:
         blob = json.dumps(
             {
                 "task": self.task,
@@ -66,12 +74,19 @@ class ExamplePlan:
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
 
     def to_json(self) -> dict:
+        """JSON-ready dict of the plan, its content id included (``"id"``)."""
         d = asdict(self)
+        del d["_id"]
         d["images"] = [asdict(r) for r in self.images]
+        d["id"] = self.content_id()
         return d
 
     @classmethod
     def from_json(cls, d: dict) -> "ExamplePlan":
+        """The plan of :meth:`to_json` (a dict without ``"id"`` gets its id computed when first asked)."""
         d = dict(d)
+        saved = d.pop("id", None)
         d["images"] = [ImageRef(**{**r, "box": tuple(r["box"]) if r["box"] is not None else None}) for r in d["images"]]
-        return cls(**d)
+        plan = cls(**d)
+        plan._id = saved
+        return plan
