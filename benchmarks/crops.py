@@ -31,6 +31,7 @@ import os
 import platform
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -42,7 +43,7 @@ from PIL import Image, ImageDraw, ImageFilter
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from curate.build.crops import crop_jobs, image_keys, plan_region, run_crop_job  # noqa: E402
-from curate.build.executor import make_executor  # noqa: E402
+from curate.build.executor import frozen_heap, make_executor  # noqa: E402
 from curate.build.materialize import PartSpec, materialize_part, row_schema  # noqa: E402
 from curate.build.plan import ExamplePlan, ImageRef  # noqa: E402
 from curate.recipe import Crops, ModelFrame  # noqa: E402
@@ -171,7 +172,7 @@ def run_stage(items, workers: int, tmp: Path, per_shard: int = 256) -> tuple[flo
     for i in range(n_parts):
         (work / "plans" / f"{i}.jsonl").write_text("".join(json.dumps(p.to_json()) + "\n" for p in plans[i * per_shard:(i + 1) * per_shard]))
     t0 = time.perf_counter()
-    with make_executor(workers) as ex:
+    with make_executor(workers) as ex, frozen_heap():  # as curate.build.pipeline.build
         ex.warm(wait=True)
         cpu = [0.0]
         t, c = time.perf_counter(), time.process_time()
@@ -198,7 +199,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=300)
     ap.add_argument("--boxes", type=int, default=5)
     ap.add_argument("--workers", default="1,2")
-    ap.add_argument("--repeat", type=int, default=2, help="best of N runs per cell")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per cell (best and median are reported)")
     args = ap.parse_args()
     workers = [int(w) for w in args.workers.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="repic-bench-crops-"))
@@ -208,31 +209,30 @@ def main() -> None:
         load0 = f"{os.getloadavg()[0]:.2f}"
         row_schema()  # imports `datasets` once, as a build does while planning, so the first (c) run does not pay it
         n_crops = args.images * args.boxes
-        results: dict[tuple[str, int], float] = {}
-        cpu: dict[tuple[str, int], float] = {}
-        startup: dict[tuple[str, int], float] = {}
-        for _ in range(args.repeat):  # interleaved repeats, best of N per cell: fairer on a shared machine
+        runs: dict[tuple[str, int], list[tuple[float, float, float]]] = {}  # cell -> [(seconds, cpu s, pool start)]
+        for _ in range(args.repeat):  # interleaved repeats: every cell sees the same spread of machine load
             for w in workers:
                 for name, fn in (("a floor", lambda w=w: run_plain(floor_chunk, regions, w)),
                                  ("b naive", lambda w=w: run_plain(naive_chunk, regions, w)),
                                  ("c stage", lambda w=w: run_stage(items, w, tmp))):
-                    sec, cpu_sec, start = fn()
-                    if sec < results.get((name, w), float("inf")):
-                        results[(name, w)], startup[(name, w)] = sec, start
-                    cpu[(name, w)] = min(cpu_sec, cpu.get((name, w), float("inf")))
+                    runs.setdefault((name, w), []).append(fn())
         print(f"# crops benchmark: {args.images} images 640x480, {args.boxes} boxes each = {n_crops} crops; "
               f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-        print("# seconds = the work (wall clock, best of the repeats), timed after the pool's workers started and imported")
-        print("# the stage modules; cpu s = CPU seconds of that work in the workers and the parent (best of the repeats; less")
-        print("# sensitive than wall clock to other load on the machine); pool start = the start-up (paid once per build,")
-        print("# overlapped with indexing and planning)")
+        print(f"# {args.repeat} interleaved runs per cell. seconds = the work (wall clock), timed after the pool's workers")
+        print("# started and imported the stage modules; cpu s = CPU seconds of that work in the workers and the parent (less")
+        print("# sensitive than wall clock to other load on the machine); best = fastest run, median = middle run (ratios are")
+        print("# best/best and median/median); pool start = the start-up (paid once per build, overlapped with planning)")
         print(f"# load average before / after: {load0} / {os.getloadavg()[0]:.2f}")
-        print(f"{'variant':10} {'workers':>7} {'seconds':>8} {'crops/s':>8} {'x floor':>8} {'speedup vs 1 worker':>20} "
-              f"{'cpu s':>7} {'cpu x floor':>11} {'pool start':>10}")
-        for (name, w), sec in results.items():
-            base = results.get((name, workers[0]))
-            print(f"{name:10} {w:7d} {sec:8.2f} {n_crops / sec:8.0f} {sec / results[('a floor', w)]:8.2f} {base / sec:20.2f} "
-                  f"{cpu[(name, w)]:7.2f} {cpu[(name, w)] / cpu[('a floor', w)]:11.2f} {startup[(name, w)]:10.2f}")
+        print(f"{'variant':10} {'workers':>7} {'best s':>7} {'crops/s':>8} {'x floor':>8} {'median s':>8} {'x floor':>8} "
+              f"{'speedup vs 1 worker':>20} {'cpu s':>7} {'cpu x floor':>11} {'pool start':>10}")
+        best = {cell: min(r[0] for r in rs) for cell, rs in runs.items()}
+        med = {cell: statistics.median(r[0] for r in rs) for cell, rs in runs.items()}
+        cpu = {cell: min(r[1] for r in rs) for cell, rs in runs.items()}
+        for (name, w), sec in best.items():
+            floor = ("a floor", w)
+            print(f"{name:10} {w:7d} {sec:7.2f} {n_crops / sec:8.0f} {sec / best[floor]:8.2f} {med[(name, w)]:8.2f} "
+                  f"{med[(name, w)] / med[floor]:8.2f} {best[(name, workers[0])] / sec:20.2f} {cpu[(name, w)]:7.2f} "
+                  f"{cpu[(name, w)] / cpu[floor]:11.2f} {min(r[2] for r in runs[(name, w)]):10.2f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

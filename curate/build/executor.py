@@ -17,11 +17,13 @@ number of workers: each item's output is a function of the item alone.
 from __future__ import annotations
 
 import ctypes
+import gc
 import importlib
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import Protocol, TypeVar
 
 T = TypeVar("T")
@@ -50,12 +52,37 @@ def tune_malloc() -> bool:
 
 
 def _import_stage_modules(_: int = 0) -> int:
-    """Import the stage modules and run their ``warm_up()`` (first-call costs such as lazy imports)."""
+    """Import the stage modules and run their ``warm_up()`` (first-call costs such as lazy imports).
+
+    The imported modules live as long as the worker, so they are then frozen
+    out of the cyclic garbage collector's sight (see :func:`frozen_heap`).
+    """
     for name in STAGE_MODULES:
         module = importlib.import_module(name)
         if hasattr(module, "warm_up"):
             module.warm_up()
+    gc.freeze()
     return os.getpid()
+
+
+@contextmanager
+def frozen_heap():
+    """Hide every object alive now from the cyclic garbage collector until the block ends.
+
+    The pixel stages allocate many short-lived objects, which triggers
+    collections; each full collection walks every live object, and a build's
+    parent holds hundreds of thousands that stay alive until the end (imported
+    libraries, source tables, the plans). Measured on the crop benchmark
+    (1,000 images, 1 worker): 0.1-0.2 s of 2.9 s went to collections that
+    found nothing. ``gc.freeze()`` moves those objects to a generation that is
+    never collected; nothing is lost: ``gc.unfreeze()`` at the end hands them
+    back (any garbage among them is collected later as usual).
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 class Executor(Protocol):

@@ -26,7 +26,7 @@ from pathlib import Path
 from curate import progress
 from curate.build import manifest as mf
 from curate.build.crops import crop_jobs, image_keys, run_crop_job
-from curate.build.executor import make_executor
+from curate.build.executor import frozen_heap, make_executor
 from curate.build.materialize import PartSpec, atomic_write_text, materialize_part, read_plans, row_schema, sha256_file, write_quarantine
 from curate.build.plan import ExamplePlan
 from curate.errors import BuildFailed, UserError
@@ -237,13 +237,14 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
         plans = [p for part in by_part for p in part]
         t = time.perf_counter()
         keys = image_keys(plans)  # store keys computed once, for the crop jobs and for the shards
-        crops = _crop(recipe, work, plans, keys, state, executor, log)
-        ends = list(accumulate(len(part) for part in by_part))
-        part_keys = [keys[end - len(part):end] for part, end in zip(by_part, ends)]
-        log(f"timing: crops {time.perf_counter() - t:.2f} s ({crops['decoded']} source images decoded, {len(crops['images'])} images stored)")
-        t = time.perf_counter()
-        metas = _parts(recipe, work, state, part_keys, crops, executor, log)
-        log(f"timing: shards {time.perf_counter() - t:.2f} s")
+        with frozen_heap():  # plans, tables and libraries stay alive: collections need not walk them
+            crops = _crop(recipe, work, plans, keys, state, executor, log)
+            ends = list(accumulate(len(part) for part in by_part))
+            part_keys = [keys[end - len(part):end] for part, end in zip(by_part, ends)]
+            log(f"timing: crops {time.perf_counter() - t:.2f} s ({crops['decoded']} source images decoded, {len(crops['images'])} images stored)")
+            t = time.perf_counter()
+            metas = _parts(recipe, work, state, part_keys, crops, executor, log)
+            log(f"timing: shards {time.perf_counter() - t:.2f} s")
         t = time.perf_counter()
     mat_q = [q for m in metas for q in m["quarantine"]]
     q_path = write_quarantine([work / "pre_quarantine.parquet", mat_q], build_dir / "quarantine.parquet")

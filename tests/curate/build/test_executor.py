@@ -57,3 +57,16 @@ def test_warm_starts_every_worker_with_the_stage_modules():
         assert len(pids) <= 2 and os.getpid() not in pids
     SerialExecutor().warm()  # a no-op in process
     assert _import_stage_modules() == os.getpid()
+
+
+def test_frozen_heap_hands_objects_back_to_the_collector_even_after_an_error():
+    import gc
+
+    from curate.build.executor import frozen_heap
+
+    before = gc.get_freeze_count()
+    with pytest.raises(RuntimeError):
+        with frozen_heap():
+            assert gc.get_freeze_count() > before
+            raise RuntimeError("boom")
+    assert gc.get_freeze_count() == 0
