@@ -4,6 +4,8 @@ Generates photo-like 640x480 JPEGs (smooth gradients, shapes and sensor-like
 noise, quality 90) with N boxes each, then times, in one run:
 
   (a) floor  plain Pillow: decode each source image once, encode each crop once (JPEG q95)
+  (a+w)      control: the floor plus writing each encoded crop once to a file
+             (what any tool that keeps its crops must add; not a target)
   (b) naive  per box: reopen and decode the source image, crop, encode
 
 (a) and (b) cut exactly the pixel regions the stage stores (each box widened
@@ -114,6 +116,27 @@ def floor_chunk(chunk: list) -> int:
     return n
 
 
+def floor_write_chunk(chunk: list) -> int:
+    """The floor, plus writing every encoded crop once to a file (one file per chunk, 4 MiB buffer).
+
+    A control, not a target: (c) must store its crops, the floor stores nothing, and on some
+    virtual machines fresh page-cache memory is far from free (see RESULTS.md).
+    """
+    n = 0
+    first = Path(chunk[0][0])
+    out_dir = first.parent.parent / "floor-out"
+    out_dir.mkdir(exist_ok=True)
+    with open(out_dir / f"{first.stem}.bin", "wb", buffering=1 << 22) as out:
+        for path, regions in chunk:
+            with Image.open(path) as im:
+                im.load()
+                for r in regions:
+                    buf = io.BytesIO()
+                    im.crop(r).save(buf, format="JPEG", quality=QUALITY)
+                    n += out.write(buf.getvalue()) > 0
+    return n
+
+
 def naive_chunk(chunk: list) -> int:
     n = 0
     for path, regions in chunk:
@@ -141,6 +164,7 @@ def timed_map(ex, fn, items, cpu: list[float]):
 def run_plain(fn, items, workers: int) -> tuple[float, float, float]:
     """(seconds of work, CPU seconds of work, seconds of pool start-up) for the plain-Pillow variants."""
     chunks = [items[i:i + 16] for i in range(0, len(items), 16)]
+    shutil.rmtree(Path(items[0][0]).parent.parent / "floor-out", ignore_errors=True)  # a fresh output folder, as (c) has
     t0 = time.perf_counter()
     with make_executor(workers) as ex:
         ex.warm(wait=True)
@@ -213,6 +237,7 @@ def main() -> None:
         for _ in range(args.repeat):  # interleaved repeats: every cell sees the same spread of machine load
             for w in workers:
                 for name, fn in (("a floor", lambda w=w: run_plain(floor_chunk, regions, w)),
+                                 ("a+w", lambda w=w: run_plain(floor_write_chunk, regions, w)),
                                  ("b naive", lambda w=w: run_plain(naive_chunk, regions, w)),
                                  ("c stage", lambda w=w: run_stage(items, w, tmp))):
                     runs.setdefault((name, w), []).append(fn())
