@@ -172,6 +172,7 @@ class CocoCollector:
                 "width": width[keep], "height": height[keep]}).with_columns(source=pl.lit(self.source), split=pl.lit(split))),
         }
         tables["objects"], ann_q = self._objects(ids[first], status[first], keep[first], width[first], height[first])
+        self.annotation_quarantine = ann_q  # the rejected well-typed annotations alone (record_id = annotation id)
         tables["quarantine"] = pl.concat([from_rows("quarantine", self.rows), ann_q])
         return SourceTables(self.source, kind, tables)
 

@@ -27,14 +27,14 @@ Splits come from each ref; ``spec.splits`` entry ``test`` also selects
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from curate import progress
 from curate.errors import UserError
 from curate.sources import safe_pickle
-from curate.sources.common import safe_join, xywh_to_xyxy
-from curate.sources.common import check_image
+from curate.sources.coco import load_coco_json
+from curate.sources.cocojson import CocoCollector
+from curate.sources.common import check_image, safe_join
 from curate.tables import SourceTables, from_rows, quarantine_row
 
 CACHE_VERSION = 1
@@ -164,62 +164,31 @@ def input_files(spec) -> list[Path]:
     return [p for ds in spec.datasets for p in _files(spec, ds)[1:]]
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 class Instances:
-    """The checked content of one ``instances.json``: good images and annotations, and why the others are bad."""
+    """The checked content of one ``instances.json``: its good images and annotations by id, and why the others are bad.
 
-    def __init__(self, path: Path, dataset: str, c: Collector):
-        if not path.is_file():
-            raise UserError(f"{path}: file not found")
-        try:
-            data = json.loads(path.read_bytes())
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise UserError(f"{path}: not valid JSON ({exc})") from None
-        if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
-            raise UserError(f"{path}: not a COCO instances file (needs lists 'images', 'annotations', 'categories')")
-        self.images: dict[int, dict] = {}
-        self.anns: dict[int, tuple[dict, tuple]] = {}  # id -> (annotation, xyxy box)
-        self.bad_images: dict[int, str] = {}
-        self.bad_anns: dict[int, str] = {}
-        self.cats = {e["id"]: e["name"] for e in data["categories"]
-                     if isinstance(e, dict) and _is_int(e.get("id")) and isinstance(e.get("name"), str)}
-        for i, img in enumerate(data["images"]):
-            iid = img.get("id") if isinstance(img, dict) else None
-            if not _is_int(iid):
-                c.bad(dataset, f"images[{i}]", "image_malformed", repr(img)[:120])
-            elif iid in self.images or iid in self.bad_images:
-                c.bad(dataset, iid, "image_id_duplicate", f"image id {iid} appears again (images[{i}])")
-            else:
-                name, w, h = img.get("file_name"), img.get("width"), img.get("height")
-                reason = ("wrong_type" if not isinstance(name, str) or not all(_is_int(v) and v > 0 for v in (w, h))
-                          else "path_traversal" if safe_join(Path("."), name) is None else "")
-                if reason:
-                    self.bad_images[iid] = reason
-                    c.bad(dataset, iid, reason, f"file_name {name!r}, width {w!r}, height {h!r}"[:160])
-                else:
-                    self.images[iid] = img
-        for i, ann in enumerate(data["annotations"]):
-            aid = ann.get("id") if isinstance(ann, dict) else None
-            if not _is_int(aid):
-                c.bad(dataset, f"annotations[{i}]", "annotation_malformed", repr(ann)[:120])
-            elif aid in self.anns or aid in self.bad_anns:
-                c.bad(dataset, aid, "annotation_id_duplicate", f"annotation id {aid} appears again (annotations[{i}])")
-            elif ann.get("image_id") in self.bad_images:
-                self.bad_anns[aid] = self.bad_images[ann["image_id"]]  # the image's row explains it
-            else:
-                img = self.images.get(ann.get("image_id"))
-                box, reason = (None, "image_unknown") if img is None else \
-                    (None, "category_unknown") if ann.get("category_id") not in self.cats else \
-                    xywh_to_xyxy(ann.get("bbox"), img["width"], img["height"])
-                if box is None:
-                    self.bad_anns[aid] = reason
-                    c.bad(dataset, aid, reason, f"image_id {ann.get('image_id')!r}, category_id {ann.get('category_id')!r}, "
-                                                f"bbox {ann.get('bbox')!r}"[:160])
-                else:
-                    self.anns[aid] = (ann, box)
+    The file is validated exactly as a COCO source's annotation file is (:class:`curate.sources.cocojson.CocoCollector`:
+    same checks, same quarantine reasons, one row per bad record, each annotation of a bad image with the image's
+    reason); image files are not opened here (only referred images are checked, by the caller).
+    """
+
+    def __init__(self, path: Path, dataset: str, c: Collector, folder: Path):
+        data = load_coco_json(path)
+
+        def resolve(file_name: str) -> str | None:
+            p = safe_join(folder, file_name)
+            return None if p is None else str(p)
+
+        coll = CocoCollector(c.name, f"{dataset}/instances.json", resolve)
+        coll.add_categories(data.pop("categories"))
+        coll.add_images(data.pop("images"))
+        coll.add_annotations(data.pop("annotations"))
+        st = coll.finish(split="", limit=None, verify="none", kind="refcoco")
+        c.quarantine.extend(st.quarantine.to_dicts())
+        self.images: dict[int, dict] = {int(r["image_id"]): r for r in st.images.iter_rows(named=True)}
+        self.anns: dict[int, dict] = {int(r["object_id"]): r for r in st.objects.iter_rows(named=True)}
+        ann_q = coll.annotation_quarantine
+        self.bad_anns: dict[int, str] = {int(k): r for k, r in zip(ann_q["record_id"].to_list(), ann_q["reason"].to_list())}
 
 
 _REF_KEYS = {"ref_id": int, "ann_id": int, "image_id": int, "split": str, "sentences": list}
@@ -233,8 +202,8 @@ def _read_pickle_dataset(c: Collector, dataset: str) -> None:
     refs = safe_pickle.load(refs_path)
     if not isinstance(refs, list):
         raise UserError(f"{refs_path}: expected a list of refs, found a {type(refs).__name__}")
-    inst = Instances(inst_path, dataset, c)
     folder = image_folder(spec)
+    inst = Instances(inst_path, dataset, c, folder)
     for k, ref in enumerate(progress.track(refs, f"Indexing {c.name} ({dataset} {split_by})")):
         ref_id = str(ref.get("ref_id", f"#{k}")) if isinstance(ref, dict) else f"#{k}"
         wrong = [key for key, t in _REF_KEYS.items() if not isinstance(ref, dict) or not isinstance(ref.get(key), t) or isinstance(ref.get(key), bool)]
@@ -244,31 +213,29 @@ def _read_pickle_dataset(c: Collector, dataset: str) -> None:
         if not wants_split(ref["split"], spec.splits) or not c.new_ref(dataset, ref_id):
             continue
         aid, iid = ref["ann_id"], ref["image_id"]
-        if aid in inst.bad_anns or iid in inst.bad_images:
-            c.bad(dataset, ref_id, inst.bad_anns.get(aid) or inst.bad_images[iid], f"its annotation {aid} or image {iid} is quarantined")
+        ann = inst.anns.get(aid)
+        if ann is None:
+            reason = inst.bad_anns.get(aid)
+            c.bad(dataset, ref_id, reason or "annotation_unknown",
+                  f"its annotation {aid} is quarantined" if reason else f"ann_id {aid} is not in instances.json")
             continue
-        if aid not in inst.anns:
-            c.bad(dataset, ref_id, "annotation_unknown", f"ann_id {aid} is not in instances.json")
-            continue
-        ann, box = inst.anns[aid]
-        if ann["image_id"] != iid:
+        if ann["image_id"] != str(iid):
             c.bad(dataset, ref_id, "image_mismatch", f"image_id {iid} is not the image of annotation {aid}")
             continue
         image_id = str(iid)
         if c.full(image_id):
             continue
         img = inst.images[iid]
-        path = folder / img["file_name"]
+        path = Path(img["path"])
         size, reason = c.check_image(dataset, image_id, path, (img["width"], img["height"]))
         if reason:
             c.bad(dataset, ref_id, reason, f"image {image_id}: {path}")
             continue
         width, height = size or (img["width"], img["height"])
-        area = ann.get("area") if isinstance(ann.get("area"), (int, float)) else (box[2] - box[0]) * (box[3] - box[1])
         c.add(dataset=dataset, split_by=split_by, ref_id=ref_id, split=ref["split"],
               image={"image_id": image_id, "path": str(path), "width": width, "height": height},
-              obj={"object_id": str(aid), "category": inst.cats[ann["category_id"]], "bbox": list(box), "area": float(area),
-                   "iscrowd": bool(ann.get("iscrowd", 0))},
+              obj={"object_id": str(aid), "category": ann["category"], "bbox": list(ann["bbox"]), "area": float(ann["area"]),
+                   "iscrowd": bool(ann["iscrowd"])},
               sentences=c.sentences(dataset, ref_id, ref["sentences"]))
 
 

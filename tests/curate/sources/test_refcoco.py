@@ -138,9 +138,10 @@ def test_bad_refs_become_quarantine_rows(tmp_path):
     (root / "images" / "train2014" / coco_name(30)).write_bytes(b"\xff\xd8\xff truncated")
     st = refcoco.read("refcoco", spec(root, datasets=["refcoco"]))
     assert reasons(st) == {
-        # instances.json records (record id = annotation / image id), then the refs on them
-        ("annotations[11]", "annotation_malformed"), ("1", "bbox_out_of_bounds"), ("2", "category_unknown"), ("3", "bbox_nan"),
-        ("4", "bbox_zero_area"), ("77", "path_traversal"), ("88", "image_missing"), ("30", "image_unreadable"),
+        # instances.json records (record id = annotation / image id; checked as a COCO file is: same reasons, and each
+        # annotation of a bad image carries the image's reason), then the refs on them
+        ("annotations[11]", "wrong_type"), ("1", "bbox_out_of_bounds"), ("2", "category_unknown"), ("3", "bbox_nan"),
+        ("4", "bbox_zero_area"), ("77", "path_traversal"), ("5", "path_traversal"), ("88", "image_missing"), ("30", "image_unreadable"),
         ("101", "bbox_out_of_bounds"), ("102", "category_unknown"), ("103", "bbox_nan"), ("104", "bbox_zero_area"),
         ("105", "path_traversal"), ("106", "image_missing"), ("107", "image_unreadable"),
         ("1099", "annotation_unknown"), ("540762", "image_mismatch"),
@@ -185,7 +186,7 @@ def test_unreadable_files_are_one_line_errors(tmp_path):
     with pytest.raises(UserError, match=r"instances.json: not valid JSON"):
         refcoco.read("refcoco", s)
     (root / "refcoco" / "instances.json").write_text(json.dumps({"images": {}, "annotations": []}))
-    with pytest.raises(UserError, match=r"instances.json: not a COCO instances file"):
+    with pytest.raises(UserError, match=r"instances.json: missing the 'categories' section"):
         refcoco.read("refcoco", s)
     (root / "refcoco" / "refs(unc).p").write_bytes(pickle.dumps({"refs": []}, protocol=2))
     with pytest.raises(UserError, match=r"refs\(unc\)\.p: expected a list of refs, found a dict"):
