@@ -209,8 +209,11 @@ def test_plans_round_trip_through_json():
 
     res = plan_mixture(S.recipe(total=40), S.all_tables())
     for p in res.plans:
-        back = ExamplePlan.from_json(json.loads(json.dumps(p.to_json())))
-        assert back == p and back.content_id() == p.content_id()
+        saved = json.loads(json.dumps(p.to_json()))
+        back = ExamplePlan.from_json(saved)
+        assert back == p and back.content_id() == p.content_id() == saved["id"]
+        # the saved id is the hash of the plan's content, not just a carried-over string
+        assert ExamplePlan.from_json({k: v for k, v in saved.items() if k != "id"}).content_id() == saved["id"]
     assert len({p.content_id() for p in res.plans}) == len(res.plans)
 
 
