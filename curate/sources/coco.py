@@ -21,7 +21,7 @@ from pycocotools import mask as mask_utils
 from curate.errors import UserError
 from curate.recipe import CocoSource
 from curate.sources.cocojson import CocoCollector
-from curate.sources.common import safe_join
+from curate.sources.common import resolver
 from curate.tables import SourceTables
 
 SECTIONS = ("images", "annotations", "categories")
@@ -56,13 +56,7 @@ def load_coco_json(path: Path) -> dict:
 def read(name: str, spec: CocoSource) -> SourceTables:
     path = Path(spec.annotations)
     data = load_coco_json(path)
-    root = Path(spec.images)
-
-    def resolve(file_name: str) -> str | None:
-        p = safe_join(root, file_name)
-        return None if p is None else str(p)
-
-    coll = CocoCollector(name, str(path), resolve)
+    coll = CocoCollector(name, str(path), resolver(Path(spec.images)))
     coll.add_categories(data.pop("categories"))
     images = data.pop("images")
     coll.add_images(images)

@@ -21,6 +21,16 @@ def safe_join(root: Path, name: str) -> Path | None:
     return root / Path(*p.parts)
 
 
+def resolver(root: Path):
+    """``file_name -> str(root/file_name)``, or None when the name is absolute or leaves ``root`` (a CocoCollector resolve)."""
+
+    def resolve(file_name: str) -> str | None:
+        p = safe_join(root, file_name)
+        return None if p is None else str(p)
+
+    return resolve
+
+
 def xywh_to_xyxy(bbox, width: float | None, height: float | None, *, slack: float = 1.0) -> tuple[tuple[float, float, float, float] | None, str]:
     """Validate a COCO ``[x, y, w, h]`` box; return (xyxy, "") or (None, reason).
 

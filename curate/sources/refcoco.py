@@ -34,7 +34,7 @@ from curate.errors import UserError
 from curate.sources import safe_pickle
 from curate.sources.coco import load_coco_json
 from curate.sources.cocojson import CocoCollector
-from curate.sources.common import check_image, safe_join
+from curate.sources.common import check_image, resolver
 from curate.tables import SourceTables, from_rows, quarantine_row
 
 CACHE_VERSION = 1
@@ -174,12 +174,7 @@ class Instances:
 
     def __init__(self, path: Path, dataset: str, c: Collector, folder: Path):
         data = load_coco_json(path)
-
-        def resolve(file_name: str) -> str | None:
-            p = safe_join(folder, file_name)
-            return None if p is None else str(p)
-
-        coll = CocoCollector(c.name, f"{dataset}/instances.json", resolve)
+        coll = CocoCollector(c.name, f"{dataset}/instances.json", resolver(folder))
         coll.add_categories(data.pop("categories"))
         coll.add_images(data.pop("images"))
         coll.add_annotations(data.pop("annotations"))
