@@ -35,6 +35,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+
 def query_needs(total: int) -> dict[str, float]:
     """Query images each source must supply for ``total`` examples of repic-2k.yaml without query reuse: every
     example claims one query image (a COCO / Objects365 scene, a CelebA photo, a Subjects200K pair, a RefCOCO
@@ -55,9 +56,13 @@ def corpus_counts(total: int) -> dict:
     n = query_needs(total)
     pairs = math.ceil(n["subjects200k"] * 1.03) + 20
     return {
-        "coco_images": math.ceil(n["coco"] * 1.04) + 20, "o365_images": math.ceil(n["objects365"] * 1.04) + 20,
-        "celeba_identities": math.ceil(n["celeba"] / 2.9) + 20, "pairs": pairs, "shards": max(8, pairs // 500),
-        "ref_images": math.ceil(n["refcoco"] * 1.06) + 50, "scene_sizes": [(640, 480)],  # COCO-like photos
+        "coco_images": math.ceil(n["coco"] * 1.04) + 20,
+        "o365_images": math.ceil(n["objects365"] * 1.04) + 20,
+        "celeba_identities": math.ceil(n["celeba"] / 2.9) + 20,
+        "pairs": pairs,
+        "shards": max(8, pairs // 500),
+        "ref_images": math.ceil(n["refcoco"] * 1.06) + 50,
+        "scene_sizes": [(640, 480)],  # COCO-like photos
     }
 
 
@@ -71,10 +76,13 @@ def ensure_corpus(root: Path, total: int, workers: int) -> Path:
     t = time.perf_counter()
     corpus.generate_sized(root, corpus.scaled_size(counts), workers=workers, label=f"bench-{total}")
     (root / "coco" / "train2014").unlink(missing_ok=True)
-    (root / "coco" / "train2014").symlink_to(root / "refcoco" / "images" / "train2014")  # repic-2k.yaml's RefCOCO image path
+    (root / "coco" / "train2014").symlink_to(
+        root / "refcoco" / "images" / "train2014"
+    )  # repic-2k.yaml's RefCOCO image path
     shown = ", ".join(f"{k} {v}" for k, v in counts.items() if k not in ("scene_sizes", "shards"))
-    marker.write_text(f"sized for {total} examples: {shown}; generated in {time.perf_counter() - t:.0f} s "
-                      f"with {workers} processes\n")
+    marker.write_text(
+        f"sized for {total} examples: {shown}; generated in {time.perf_counter() - t:.0f} s with {workers} processes\n"
+    )
     return root
 
 
@@ -117,9 +125,14 @@ def timing(log: str, stage: str) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ladder", default="2000,10000,50000", help="mixture totals to build (repic-2k.yaml, mixture.total overridden)")
-    ap.add_argument("--size-for", type=int, help="size the corpus for this many examples without query reuse "
-                    "(default: the largest ladder total)")
+    ap.add_argument(
+        "--ladder", default="2000,10000,50000", help="mixture totals to build (repic-2k.yaml, mixture.total overridden)"
+    )
+    ap.add_argument(
+        "--size-for",
+        type=int,
+        help="size the corpus for this many examples without query reuse (default: the largest ladder total)",
+    )
     ap.add_argument("--corpus", type=Path, help="corpus folder (default: $TMPDIR/repic-bench-corpus-<size-for>)")
     ap.add_argument("--workers", type=int, default=2, help="build workers, and corpus generation processes")
     ap.add_argument("--reuse", action="store_true", help="allow query reuse (mixture.allow_query_reuse: true)")
@@ -127,7 +140,9 @@ def main() -> None:
     args = ap.parse_args()
     totals = [int(n) for n in args.ladder.split(",")]
     size_for = args.size_for or max(totals)
-    corpus = ensure_corpus(args.corpus or Path(tempfile.gettempdir()) / f"repic-bench-corpus-{size_for}", size_for, args.workers)
+    corpus = ensure_corpus(
+        args.corpus or Path(tempfile.gettempdir()) / f"repic-bench-corpus-{size_for}", size_for, args.workers
+    )
     print(f"# corpus {corpus}: {(corpus / 'BENCH_OK').read_text().strip()}", flush=True)
     if args.generate_only:
         return
@@ -135,22 +150,32 @@ def main() -> None:
     env = {**os.environ, "REPIC_DATA": str(corpus), "REPIC_PROGRESS": "0", "REPIC_CACHE_DIR": str(work / "cache")}
     py = sys.executable
     wall, peak, _ = run([py, "-m", "curate.cli", "index", str(recipe_variant(work, None, False))], env)
-    print(f"# {os.cpu_count()} CPUs, Python {platform.python_version()}, build workers {args.workers}, load average "
-          f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}; index (cold cache) {wall:.1f} s, peak RSS {peak / 2**20:.0f} MB",
-          flush=True)
+    print(
+        f"# {os.cpu_count()} CPUs, Python {platform.python_version()}, build workers {args.workers}, load average "
+        f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}; index (cold cache) {wall:.1f} s, peak RSS {peak / 2**20:.0f} MB",
+        flush=True,
+    )
     tag = "reuse" if args.reuse else "no reuse"
-    print(f"{'build':22} {'examples':>8} {'wall s':>7} {'ex/s':>6} {'s/1K ex':>7} {'plan s':>6} {'crops s':>7} {'shards s':>8} "
-          f"{'manifest s':>10} {'preview s':>9} {'peak RSS MB':>11} {'decoded':>8}", flush=True)
+    print(
+        f"{'build':22} {'examples':>8} {'wall s':>7} {'ex/s':>6} {'s/1K ex':>7} {'plan s':>6} {'crops s':>7} {'shards s':>8} "
+        f"{'manifest s':>10} {'preview s':>9} {'peak RSS MB':>11} {'decoded':>8}",
+        flush=True,
+    )
     for total in totals:
         recipe = recipe_variant(work, None if total == 2000 else total, args.reuse)
         out = work / "out"
-        wall, peak, log = run([py, "-m", "curate.cli", "build", str(recipe), "--out", str(out), "--workers", str(args.workers)], env)
+        wall, peak, log = run(
+            [py, "-m", "curate.cli", "build", str(recipe), "--out", str(out), "--workers", str(args.workers)], env
+        )
         n = int(re.search(r"built (\d+) examples", log).group(1))
         decoded = re.search(r"\((\d+) source images decoded", log)
         label = f"{total / 1000:g}K ({tag})"
-        print(f"{label:22} {n:8d} {wall:7.1f} {n / wall:6.1f} {wall / n * 1000:7.1f} {timing(log, 'index+plan'):6.1f} "
-              f"{timing(log, 'crops'):7.1f} {timing(log, 'shards'):8.1f} {timing(log, 'manifest'):10.1f} "
-              f"{timing(log, 'preview+card'):9.1f} {peak / 2**20:11.0f} {decoded.group(1) if decoded else '?':>8}", flush=True)
+        print(
+            f"{label:22} {n:8d} {wall:7.1f} {n / wall:6.1f} {wall / n * 1000:7.1f} {timing(log, 'index+plan'):6.1f} "
+            f"{timing(log, 'crops'):7.1f} {timing(log, 'shards'):8.1f} {timing(log, 'manifest'):10.1f} "
+            f"{timing(log, 'preview+card'):9.1f} {peak / 2**20:11.0f} {decoded.group(1) if decoded else '?':>8}",
+            flush=True,
+        )
         shutil.rmtree(out, ignore_errors=True)  # a 50K build is several GB
 
 

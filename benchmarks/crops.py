@@ -16,7 +16,7 @@ pack files, rows and Parquet), not by smaller outputs.
   (c) stage  this project end to end: group requests by source image
              (crops.crop_jobs), decode once + cut in the model frame + encode + pack
              (crops.run_crop_job), then assemble rows and write Parquet shards
-             (materialize.materialize_part), through curate.build.executor
+             (materialize.materialize_part), through curate.materialize.executor
 
 Every variant runs with 1 and 2 workers (a process pool for 2: the same
 executor the build uses, spawn start-up included).
@@ -44,10 +44,10 @@ from PIL import Image, ImageDraw, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curate.build.crops import crop_jobs, image_keys, plan_region, run_crop_job  # noqa: E402
-from curate.build.executor import frozen_heap, make_executor  # noqa: E402
-from curate.build.materialize import PartSpec, materialize_part, row_schema  # noqa: E402
-from curate.build.plan import ExamplePlan, ImageRef  # noqa: E402
+from curate.materialize.crops import crop_jobs, image_keys, plan_region, run_crop_job  # noqa: E402
+from curate.materialize.executor import frozen_heap, make_executor  # noqa: E402
+from curate.materialize.shards import PartSpec, materialize_part, row_schema  # noqa: E402
+from curate.plan.example import ExamplePlan, ImageRef  # noqa: E402
 from curate.recipe import Crops, ModelFrame  # noqa: E402
 
 QUALITY = 95
@@ -57,7 +57,9 @@ def make_photo(path: Path, seed: int, size=(640, 480)) -> None:
     rng = np.random.default_rng(seed)
     w, h = size
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    base = np.stack([xx / w * rng.uniform(80, 200), yy / h * rng.uniform(80, 200), (xx + yy) / (w + h) * rng.uniform(60, 180)], -1)
+    base = np.stack(
+        [xx / w * rng.uniform(80, 200), yy / h * rng.uniform(80, 200), (xx + yy) / (w + h) * rng.uniform(60, 180)], -1
+    )
     im = Image.fromarray(base.astype(np.uint8))
     d = ImageDraw.Draw(im)
     for _ in range(12):
@@ -163,8 +165,10 @@ def timed_map(ex, fn, items, cpu: list[float]):
 
 def run_plain(fn, items, workers: int) -> tuple[float, float, float]:
     """(seconds of work, CPU seconds of work, seconds of pool start-up) for the plain-Pillow variants."""
-    chunks = [items[i:i + 16] for i in range(0, len(items), 16)]
-    shutil.rmtree(Path(items[0][0]).parent.parent / "floor-out", ignore_errors=True)  # a fresh output folder, as (c) has
+    chunks = [items[i : i + 16] for i in range(0, len(items), 16)]
+    shutil.rmtree(
+        Path(items[0][0]).parent.parent / "floor-out", ignore_errors=True
+    )  # a fresh output folder, as (c) has
     t0 = time.perf_counter()
     with make_executor(workers) as ex:
         ex.warm(wait=True)
@@ -186,21 +190,37 @@ def run_stage(items, workers: int, tmp: Path, per_shard: int = 256) -> tuple[flo
         image_id = Path(path).stem
         for k, b in enumerate(boxes):
             ref = ImageRef("bench", image_id, path, b, f"{image_id}-{k}")
-            plans.append(ExamplePlan("ict_single", "bench", [ref.object_id], [ref],
-                                     [{"role": "user", "content": [{"type": "image", "text": None}, {"type": "text", "text": "Name it."}]}],
-                                     "<Ann>", ["<Ann>"], "bench"))
+            plans.append(
+                ExamplePlan(
+                    "ict_single",
+                    "bench",
+                    [ref.object_id],
+                    [ref],
+                    [
+                        {
+                            "role": "user",
+                            "content": [{"type": "image", "text": None}, {"type": "text", "text": "Name it."}],
+                        }
+                    ],
+                    "<Ann>",
+                    ["<Ann>"],
+                    "bench",
+                )
+            )
     work = tmp / f"stage-{workers}"
     shutil.rmtree(work, ignore_errors=True)
     (work / "plans").mkdir(parents=True)
     n_parts = -(-len(plans) // per_shard)
     for i in range(n_parts):
-        (work / "plans" / f"{i}.jsonl").write_text("".join(json.dumps(p.to_json()) + "\n" for p in plans[i * per_shard:(i + 1) * per_shard]))
+        (work / "plans" / f"{i}.jsonl").write_text(
+            "".join(json.dumps(p.to_json()) + "\n" for p in plans[i * per_shard : (i + 1) * per_shard])
+        )
     t0 = time.perf_counter()
-    with make_executor(workers) as ex, frozen_heap():  # as curate.build.pipeline.build
+    with make_executor(workers) as ex, frozen_heap():  # as curate.materialize.pipeline.build
         ex.warm(wait=True)
         cpu = [0.0]
         t, c = time.perf_counter(), time.process_time()
-        keys = image_keys(plans)  # as curate.build.pipeline: store keys computed once for jobs and shards
+        keys = image_keys(plans)  # as curate.materialize.pipeline: store keys computed once for jobs and shards
         jobs = crop_jobs(plans, results=work / "jobs", frame=ModelFrame(), crops=Crops(jpeg_quality=QUALITY), keys=keys)
         images = {}
         for r in timed_map(ex, run_crop_job, jobs, cpu):
@@ -208,10 +228,21 @@ def run_stage(items, workers: int, tmp: Path, per_shard: int = 256) -> tuple[flo
         schema = row_schema()
         specs = []
         for i in range(n_parts):
-            part = {k for ks in keys[i * per_shard:(i + 1) * per_shard] for k in ks}
-            specs.append(PartSpec(i, str(work / "plans" / f"{i}.jsonl"), str(work / "parts" / f"{i}.parquet"), str(work / "parts" / f"{i}.json"),
-                                  str(work / "jobs"), {k: images[k] for k in part}, {}, frozenset(), schema,
-                                  keys[i * per_shard:(i + 1) * per_shard]))
+            part = {k for ks in keys[i * per_shard : (i + 1) * per_shard] for k in ks}
+            specs.append(
+                PartSpec(
+                    i,
+                    str(work / "plans" / f"{i}.jsonl"),
+                    str(work / "parts" / f"{i}.parquet"),
+                    str(work / "parts" / f"{i}.json"),
+                    str(work / "jobs"),
+                    {k: images[k] for k in part},
+                    {},
+                    frozenset(),
+                    schema,
+                    keys[i * per_shard : (i + 1) * per_shard],
+                )
+            )
         rows = sum(m["rows"] for m in timed_map(ex, materialize_part, specs, cpu))
         elapsed, cpu_seconds = time.perf_counter() - t, cpu_total(cpu, c, workers)
     assert rows == len(plans), (rows, len(plans))
@@ -236,28 +267,44 @@ def main() -> None:
         runs: dict[tuple[str, int], list[tuple[float, float, float]]] = {}  # cell -> [(seconds, cpu s, pool start)]
         for _ in range(args.repeat):  # interleaved repeats: every cell sees the same spread of machine load
             for w in workers:
-                for name, fn in (("a floor", lambda w=w: run_plain(floor_chunk, regions, w)),
-                                 ("a+w", lambda w=w: run_plain(floor_write_chunk, regions, w)),
-                                 ("b naive", lambda w=w: run_plain(naive_chunk, regions, w)),
-                                 ("c stage", lambda w=w: run_stage(items, w, tmp))):
+                for name, fn in (
+                    ("a floor", lambda w=w: run_plain(floor_chunk, regions, w)),
+                    ("a+w", lambda w=w: run_plain(floor_write_chunk, regions, w)),
+                    ("b naive", lambda w=w: run_plain(naive_chunk, regions, w)),
+                    ("c stage", lambda w=w: run_stage(items, w, tmp)),
+                ):
                     runs.setdefault((name, w), []).append(fn())
-        print(f"# crops benchmark: {args.images} images 640x480, {args.boxes} boxes each = {n_crops} crops; "
-              f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-        print(f"# {args.repeat} interleaved runs per cell. seconds = the work (wall clock), timed after the pool's workers")
-        print("# started and imported the stage modules; cpu s = CPU seconds of that work in the workers and the parent (less")
-        print("# sensitive than wall clock to other load on the machine); best = fastest run, median = middle run (ratios are")
-        print("# best/best and median/median); pool start = the start-up (paid once per build, overlapped with planning)")
+        print(
+            f"# crops benchmark: {args.images} images 640x480, {args.boxes} boxes each = {n_crops} crops; "
+            f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        )
+        print(
+            f"# {args.repeat} interleaved runs per cell. seconds = the work (wall clock), timed after the pool's workers"
+        )
+        print(
+            "# started and imported the stage modules; cpu s = CPU seconds of that work in the workers and the parent (less"
+        )
+        print(
+            "# sensitive than wall clock to other load on the machine); best = fastest run, median = middle run (ratios are"
+        )
+        print(
+            "# best/best and median/median); pool start = the start-up (paid once per build, overlapped with planning)"
+        )
         print(f"# load average before / after: {load0} / {os.getloadavg()[0]:.2f}")
-        print(f"{'variant':10} {'workers':>7} {'best s':>7} {'crops/s':>8} {'x floor':>8} {'median s':>8} {'x floor':>8} "
-              f"{'speedup vs 1 worker':>20} {'cpu s':>7} {'cpu x floor':>11} {'pool start':>10}")
+        print(
+            f"{'variant':10} {'workers':>7} {'best s':>7} {'crops/s':>8} {'x floor':>8} {'median s':>8} {'x floor':>8} "
+            f"{'speedup vs 1 worker':>20} {'cpu s':>7} {'cpu x floor':>11} {'pool start':>10}"
+        )
         best = {cell: min(r[0] for r in rs) for cell, rs in runs.items()}
         med = {cell: statistics.median(r[0] for r in rs) for cell, rs in runs.items()}
         cpu = {cell: min(r[1] for r in rs) for cell, rs in runs.items()}
         for (name, w), sec in best.items():
             floor = ("a floor", w)
-            print(f"{name:10} {w:7d} {sec:7.2f} {n_crops / sec:8.0f} {sec / best[floor]:8.2f} {med[(name, w)]:8.2f} "
-                  f"{med[(name, w)] / med[floor]:8.2f} {best[(name, workers[0])] / sec:20.2f} {cpu[(name, w)]:7.2f} "
-                  f"{cpu[(name, w)] / cpu[floor]:11.2f} {min(r[2] for r in runs[(name, w)]):10.2f}")
+            print(
+                f"{name:10} {w:7d} {sec:7.2f} {n_crops / sec:8.0f} {sec / best[floor]:8.2f} {med[(name, w)]:8.2f} "
+                f"{med[(name, w)] / med[floor]:8.2f} {best[(name, workers[0])] / sec:20.2f} {cpu[(name, w)]:7.2f} "
+                f"{cpu[(name, w)] / cpu[floor]:11.2f} {min(r[2] for r in runs[(name, w)]):10.2f}"
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

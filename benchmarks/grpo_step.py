@@ -45,10 +45,24 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("REPIC_PROGRESS", "0")
 
 ARCH = {  # released config.json values (see ../shared/reference/trl-grpo-vlm.md)
-    "7b": dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-               num_key_value_heads=4, tie_word_embeddings=False, vocab_size=152064),
-    "3b": dict(hidden_size=2048, intermediate_size=11008, num_hidden_layers=36, num_attention_heads=16,
-               num_key_value_heads=2, tie_word_embeddings=True, vocab_size=151936),
+    "7b": dict(
+        hidden_size=3584,
+        intermediate_size=18944,
+        num_hidden_layers=28,
+        num_attention_heads=28,
+        num_key_value_heads=4,
+        tie_word_embeddings=False,
+        vocab_size=152064,
+    ),
+    "3b": dict(
+        hidden_size=2048,
+        intermediate_size=11008,
+        num_hidden_layers=36,
+        num_attention_heads=16,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+        vocab_size=151936,
+    ),
 }
 HEADING = "## GRPO step: FastGRPOTrainer vs stock TRL GRPOTrainer"
 
@@ -61,24 +75,61 @@ def real_config(size: str, tok):
     ids, arch = special_ids(tok), dict(ARCH[size])
     tie = arch.pop("tie_word_embeddings")
     return Qwen2_5_VLConfig(
-        text_config=dict(**arch, max_position_embeddings=128000, rms_norm_eps=1e-6, tie_word_embeddings=tie,
-                         rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]},
-                         bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"]),
-        vision_config=dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=arch["hidden_size"],
-                           fullatt_block_indexes=[7, 15, 23, 31], patch_size=14, spatial_merge_size=2,
-                           temporal_patch_size=2, window_size=112, tokens_per_second=2),
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        text_config=dict(
+            **arch,
+            max_position_embeddings=128000,
+            rms_norm_eps=1e-6,
+            tie_word_embeddings=tie,
+            rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]},
+            bos_token_id=ids["<|endoftext|>"],
+            eos_token_id=ids["<|im_end|>"],
+            pad_token_id=ids["<|endoftext|>"],
+        ),
+        vision_config=dict(
+            depth=32,
+            hidden_size=1280,
+            intermediate_size=3420,
+            num_heads=16,
+            out_hidden_size=arch["hidden_size"],
+            fullatt_block_indexes=[7, 15, 23, 31],
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            window_size=112,
+            tokens_per_second=2,
+        ),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=tie,
     )
 
 
 def settings(args) -> dict:
     if args.tiny:
-        return dict(query=(112, 84), crop=(56, 56), prompts=2, generations=2, completion=8, min_pixels=4 * 28 * 28,
-                    max_pixels=16 * 28 * 28, bf16=False, device="cpu")
-    return dict(query=(640, 480), crop=(128, 128), prompts=args.prompts, generations=args.generations,
-                completion=args.completion, min_pixels=3136, max_pixels=args.max_pixels, bf16=True, device="cuda")
+        return dict(
+            query=(112, 84),
+            crop=(56, 56),
+            prompts=2,
+            generations=2,
+            completion=8,
+            min_pixels=4 * 28 * 28,
+            max_pixels=16 * 28 * 28,
+            bf16=False,
+            device="cpu",
+        )
+    return dict(
+        query=(640, 480),
+        crop=(128, 128),
+        prompts=args.prompts,
+        generations=args.generations,
+        completion=args.completion,
+        min_pixels=3136,
+        max_pixels=args.max_pixels,
+        bf16=True,
+        device="cuda",
+    )
 
 
 def make_rows(n: int, query, crop) -> list[dict]:
@@ -96,15 +147,29 @@ def make_rows(n: int, query, crop) -> list[dict]:
         ("oct", [im, tx("This is <bo>. Is <bo> in this image? Answer yes or no."), im], 1, '"yes"'),
         ("vlt", [im, tx("Give the bounding box [x1, y1, x2, y2] of the person on the left.")], 0, "[10, 20, 200, 300]"),
         ("ict_single", [im, tx("This is <al>."), im, tx("Describe the image in detail using the name.")], 1, '"<al>"'),
-        ("ict_multi", [im, tx("This is <al>."), im, tx("This is <bo>."), im, tx("Describe the image using both names.")],
-         2, '["<al>", "<bo>"]'),
+        (
+            "ict_multi",
+            [im, tx("This is <al>."), im, tx("This is <bo>."), im, tx("Describe the image using both names.")],
+            2,
+            '["<al>", "<bo>"]',
+        ),
     ]
     rows = []
     for i in range(n):
         task, content, crops, solution = layouts[i % 4]
-        rows.append({"id": f"b{i}", "task": task, "prompt": [{"role": "user", "content": content}],
-                     "images": [img(crop) for _ in range(crops)] + [img(query)], "solution": solution,
-                     "names": [], "source": "bench", "source_ids": [], "template": f"{task}.bench"})
+        rows.append(
+            {
+                "id": f"b{i}",
+                "task": task,
+                "prompt": [{"role": "user", "content": content}],
+                "images": [img(crop) for _ in range(crops)] + [img(query)],
+                "solution": solution,
+                "names": [],
+                "source": "bench",
+                "source_ids": [],
+                "template": f"{task}.bench",
+            }
+        )
     return rows
 
 
@@ -119,14 +184,23 @@ def run_variant(name: str, args, s: dict, tok, processor, dataset, out_dir: Path
     trainer_kind, _, option = name.partition(":")
     every = int(option.removeprefix("ckpt")) if option.startswith("ckpt") else 1
     ids = special_ids(tok)
-    cfg = load_config(None, {
-        "trainer": trainer_kind, "lm_checkpoint_every": every, "num_generations": s["generations"],
-        "per_device_train_batch_size": s["prompts"] * s["generations"] // args.grad_accum,
-        "gradient_accumulation_steps": args.grad_accum, "max_completion_length": s["completion"],
-        "max_steps": args.warmup + args.steps, "bf16": s["bf16"], "save_strategy": "no", "logging_steps": 1,
-        # completions always run to the limit: end-of-turn tokens are never sampled
-        "suppress_tokens": [ids["<|im_end|>"], ids["<|endoftext|>"]],
-    })
+    cfg = load_config(
+        None,
+        {
+            "trainer": trainer_kind,
+            "lm_checkpoint_every": every,
+            "num_generations": s["generations"],
+            "per_device_train_batch_size": s["prompts"] * s["generations"] // args.grad_accum,
+            "gradient_accumulation_steps": args.grad_accum,
+            "max_completion_length": s["completion"],
+            "max_steps": args.warmup + args.steps,
+            "bf16": s["bf16"],
+            "save_strategy": "no",
+            "logging_steps": 1,
+            # completions always run to the limit: end-of-turn tokens are never sampled
+            "suppress_tokens": [ids["<|im_end|>"], ids["<|endoftext|>"]],
+        },
+    )
     device = torch.device(s["device"])
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -135,10 +209,15 @@ def run_variant(name: str, args, s: dict, tok, processor, dataset, out_dir: Path
     model_cfg = tiny_config(tok) if args.tiny else real_config(args.size, tok)
     with device:
         model = Qwen2_5_VLForConditionalGeneration._from_config(
-            model_cfg, dtype=torch.bfloat16 if s["bf16"] else torch.float32, attn_implementation="sdpa")
+            model_cfg, dtype=torch.bfloat16 if s["bf16"] else torch.float32, attn_implementation="sdpa"
+        )
     model.generation_config = generation_config(tok)
-    source = ModelSource(ref=f"random-init Qwen2.5-VL-{'tiny' if args.tiny else args.size.upper()}", path="",
-                         revision=None, processor=processor)
+    source = ModelSource(
+        ref=f"random-init Qwen2.5-VL-{'tiny' if args.tiny else args.size.upper()}",
+        path="",
+        revision=None,
+        processor=processor,
+    )
 
     class Timer(TrainerCallback):
         def __init__(self):
@@ -157,7 +236,9 @@ def run_variant(name: str, args, s: dict, tok, processor, dataset, out_dir: Path
             self._sync()
             self.ends.append(time.perf_counter())
             if args.profile and state.global_step == args.warmup:
-                acts = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if device.type == "cuda" else [])
+                acts = [torch.profiler.ProfilerActivity.CPU] + (
+                    [torch.profiler.ProfilerActivity.CUDA] if device.type == "cuda" else []
+                )
                 self.prof = torch.profiler.profile(activities=acts)
                 self.prof.__enter__()
             elif self.prof is not None and state.global_step == args.warmup + 1:
@@ -178,7 +259,7 @@ def run_variant(name: str, args, s: dict, tok, processor, dataset, out_dir: Path
     for noisy in (ProgressCallback, PrinterCallback):  # keep stdout to the results
         trainer.remove_callback(noisy)
     trainer.train()
-    steps = [b - a for a, b in zip(timer.ends, timer.ends[1:])][args.warmup:]
+    steps = [b - a for a, b in zip(timer.ends, timer.ends[1:])][args.warmup :]
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
     result = {
         "variant": name,
@@ -187,7 +268,9 @@ def run_variant(name: str, args, s: dict, tok, processor, dataset, out_dir: Path
         "s_per_step_min": min(steps) if steps else math.nan,
         "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None,
         "loss_finite": all(math.isfinite(x) for x in losses),
-        "reward_keys": sorted({k for e in trainer.state.log_history for k in e if k.startswith("rewards/") and k.endswith("/mean")}),
+        "reward_keys": sorted(
+            {k for e in trainer.state.log_history for k in e if k.startswith("rewards/") and k.endswith("/mean")}
+        ),
     }
     cache = getattr(trainer, "vision_cache", None)
     if cache is not None:
@@ -204,8 +287,13 @@ def environment(s: dict) -> dict:
     import transformers
     import trl
 
-    env = {"device": "cpu: " + (platform.processor() or platform.machine()), "torch": torch.__version__,
-           "transformers": transformers.__version__, "trl": trl.__version__, "python": platform.python_version()}
+    env = {
+        "device": "cpu: " + (platform.processor() or platform.machine()),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "trl": trl.__version__,
+        "python": platform.python_version(),
+    }
     if s["device"] == "cuda":
         env["device"] = torch.cuda.get_device_name(0)
     return env
@@ -226,8 +314,10 @@ def table(results: list[dict], env: dict, s: dict, args) -> str:
     for r in results:
         peak = f"{r['peak_gib']:.1f}" if r["peak_gib"] is not None else "n/a (CPU)"
         vit = f"{r['vit_images_encoded']}/{r['vit_images_requested']}" if "vit_images_encoded" in r else "all"
-        lines.append(f"| {r['variant']} | {r['s_per_step_mean']:.2f} | {r['s_per_step_min']:.2f} | "
-                     f"{base / r['s_per_step_mean']:.2f}x | {peak} | {vit} |")
+        lines.append(
+            f"| {r['variant']} | {r['s_per_step_mean']:.2f} | {r['s_per_step_min']:.2f} | "
+            f"{base / r['s_per_step_mean']:.2f}x | {peak} | {vit} |"
+        )
     return "\n".join(lines)
 
 
@@ -249,10 +339,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md", help="results file for --record")
     args = p.parse_args(argv)
 
-    import datasets
     import tempfile
 
-    from curate.build.rows import FEATURES
+    import datasets
+
+    from curate.materialize.rows import FEATURES
     from tests.support.tiny_qwen import build_processor, build_tokenizer
 
     s = settings(args)

@@ -106,7 +106,13 @@ def run(code: str, *args: str) -> dict:
     if out.returncode != 0:
         raise SystemExit(f"child failed:\n{out.stderr}")
     boxes, images, load_s, maxrss_kb = out.stdout.split()[-4:]
-    return {"boxes": int(boxes), "images": int(images), "load_s": float(load_s), "process_s": wall, "peak_mb": int(maxrss_kb) / 1024}
+    return {
+        "boxes": int(boxes),
+        "images": int(images),
+        "load_s": float(load_s),
+        "process_s": wall,
+        "peak_mb": int(maxrss_kb) / 1024,
+    }
 
 
 def main() -> None:
@@ -125,22 +131,38 @@ def main() -> None:
     print(f"file: {size_mb:,.0f} MB; cores: {os.cpu_count()}; python {sys.version.split()[0]}", flush=True)
     results: dict[str, list[dict]] = {"curate objects365 (streaming)": [], "pycocotools.COCO": []}
     for r in range(args.repeats):
-        for label, code, extra in (("curate objects365 (streaming)", CHILD_OURS, [str(WORK / "no-images")]),
-                                   ("pycocotools.COCO", CHILD_PYCOCOTOOLS, [])):
+        for label, code, extra in (
+            ("curate objects365 (streaming)", CHILD_OURS, [str(WORK / "no-images")]),
+            ("pycocotools.COCO", CHILD_PYCOCOTOOLS, []),
+        ):
             res = run(code, str(path), *extra)
             results[label].append(res)
-            print(f"  run {r + 1} {label}: {res['load_s']:.1f}s, peak {res['peak_mb']:,.0f} MB, {res['boxes']:,} boxes", flush=True)
+            print(
+                f"  run {r + 1} {label}: {res['load_s']:.1f}s, peak {res['peak_mb']:,.0f} MB, {res['boxes']:,} boxes",
+                flush=True,
+            )
     rows = []
     for label, rs in results.items():
         best = min(x["load_s"] for x in rs)
-        rows.append((label, rs[0]["boxes"], best, min(x["process_s"] for x in rs), rs[0]["boxes"] / best, max(x["peak_mb"] for x in rs)))
+        rows.append(
+            (
+                label,
+                rs[0]["boxes"],
+                best,
+                min(x["process_s"] for x in rs),
+                rs[0]["boxes"] / best,
+                max(x["peak_mb"] for x in rs),
+            )
+        )
     print(f"\n| indexer | boxes | load s (best of {args.repeats}) | process s | boxes/s | peak RSS MB |")
     print("|---|---:|---:|---:|---:|---:|")
     for label, boxes, best, proc, rate, peak in rows:
         print(f"| {label} | {boxes:,} | {best:.1f} | {proc:.1f} | {rate:,.0f} | {peak:,.0f} |")
     (ours, theirs) = rows
-    print(f"\npeak RSS ratio ours/pycocotools: {ours[5] / theirs[5]:.2f} (target <= 0.33); "
-          f"throughput ratio: {ours[4] / theirs[4]:.2f} (target >= 1)")
+    print(
+        f"\npeak RSS ratio ours/pycocotools: {ours[5] / theirs[5]:.2f} (target <= 0.33); "
+        f"throughput ratio: {ours[4] / theirs[4]:.2f} (target >= 1)"
+    )
     if not args.keep:
         path.unlink()
 

@@ -14,8 +14,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from curate.errors import UserError
-from curate.yamlfile import dotted as _dotted
-from curate.yamlfile import first_problem, line_of as _line_of, load_mapping
+from curate.recipe.yamlfile import dotted as _dotted
+from curate.recipe.yamlfile import first_problem, load_mapping
+from curate.recipe.yamlfile import line_of as _line_of
 
 # PEFT full-matches a string target: adapters on the LANGUAGE model's attention and MLP
 # projections only. The vision tower's MLP reuses gate/up/down_proj, so a name list would adapt it too.
@@ -47,7 +48,9 @@ class LoraSettings(_Model):
         except re.error as exc:
             raise ValueError(f"not a valid regular expression: {exc}") from None
         if pattern.fullmatch("model.visual.blocks.0.mlp.gate_proj"):
-            raise ValueError("the pattern also matches the vision tower (model.visual...); the vision tower stays frozen")
+            raise ValueError(
+                "the pattern also matches the vision tower (model.visual...); the vision tower stays frozen"
+            )
         if pattern.fullmatch("lm_head"):
             raise ValueError("TRL 1.16 refuses a LoRA adapter on lm_head")
         return v
@@ -63,7 +66,7 @@ class RewardSettings(_Model):
     @field_validator("weights")
     @classmethod
     def _known_tasks(cls, v):
-        from curate.build.rows import TASKS
+        from curate.materialize.rows import TASKS
 
         for key in v or {}:
             if key not in TASKS:

@@ -2,7 +2,7 @@
 
 Order matters: the reference is pinned first (a Hub reference resolves to a 40-hex commit;
 a moving one is refused unless ``allow_unpinned``), then the files are read, then every row
-is checked against the mixture contract of :mod:`curate.build.rows`. Any problem raises a
+is checked against the mixture contract of :mod:`curate.materialize.rows`. Any problem raises a
 one-line :class:`UserError` naming the first offending rows.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from curate.build.rows import COLUMNS, FEATURES, TASKS, count_placeholders, parse_solution
 from curate.errors import UserError
+from curate.materialize.rows import COLUMNS, FEATURES, TASKS, count_placeholders, parse_solution
 
 REASONING_MARKERS = ("+think", "+observe")
 _SHOW_ROWS = 3
@@ -51,7 +51,7 @@ class DatasetSource:
 
 def resolve_source(ref: str, *, allow_unpinned: bool = False) -> DatasetSource:
     """Pin ``ref`` (a build folder, ``ORG/NAME@vX.Y.Z`` or ``ORG/NAME@<commit>``) and fetch its verified files."""
-    from curate.hub.refs import resolve_dataset
+    from curate.publish.refs import resolve_dataset
 
     resolved = resolve_dataset(ref, allow_unpinned=allow_unpinned, download=True)
     return DatasetSource(
@@ -87,7 +87,9 @@ def check_mixture(files: list[str], *, reasoning: bool = False, where: str = "da
     schema = pq.read_schema(files[0])
     missing = [c for c in COLUMNS if c not in schema.names]
     if missing:
-        raise UserError(f"{where} is not a RePIC mixture: missing column(s) {', '.join(missing)} in {Path(files[0]).name}")
+        raise UserError(
+            f"{where} is not a RePIC mixture: missing column(s) {', '.join(missing)} in {Path(files[0]).name}"
+        )
     bad: list[tuple[int, str, str]] = []
     offset = 0
     for file in files:

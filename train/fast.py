@@ -37,7 +37,11 @@ log = logging.getLogger(__name__)
 def find_vision_owner(model) -> torch.nn.Module | None:
     """The module that owns ``visual`` and ``get_image_features`` (Qwen2.5-VL's inner model)."""
     for module in model.modules():
-        if hasattr(module, "visual") and hasattr(module, "get_image_features") and hasattr(module.visual, "patch_embed"):
+        if (
+            hasattr(module, "visual")
+            and hasattr(module, "get_image_features")
+            and hasattr(module.visual, "patch_embed")
+        ):
             return module
     return None
 
@@ -53,7 +57,9 @@ def remove_vision_grad_hooks(visual: torch.nn.Module) -> int:
 
 def checkpoint_every(model: torch.nn.Module, n: int) -> int:
     """Checkpoint only every ``n``-th language-model decoder layer; returns how many stay checkpointed."""
-    layers = [m for name, m in model.named_modules() if name.endswith("language_model.layers") or name == "model.layers"]
+    layers = [
+        m for name, m in model.named_modules() if name.endswith("language_model.layers") or name == "model.layers"
+    ]
     kept = 0
     for layer_list in layers[:1]:
         for i, layer in enumerate(layer_list):
@@ -105,8 +111,10 @@ class VisionFeatureCache:
         # a cheap fingerprint narrows the candidates; torch.equal on the pixels decides
         rows = pixel_values.detach().sum(-1, dtype=torch.float32)
         prints = torch.stack(
-            [torch.stack([r.sum(), (r * torch.arange(len(r), device=r.device, dtype=r.dtype)).sum()])
-             for r in rows.split([t * h * w for t, h, w in grids])]
+            [
+                torch.stack([r.sum(), (r * torch.arange(len(r), device=r.device, dtype=r.dtype)).sum()])
+                for r in rows.split([t * h * w for t, h, w in grids])
+            ]
         ).tolist()  # one device sync
         keys = [(tuple(g), a, b) for g, (a, b) in zip(grids, prints, strict=True)]
         features: list[torch.Tensor | None] = [self._lookup(k, c) for k, c in zip(keys, chunks, strict=True)]

@@ -58,8 +58,16 @@ def render_card(manifest: dict) -> str:
         lines.append(f"base_model: {model['id']}")
     if ds.get("repo_id"):
         lines += ["datasets:", f"- {ds['repo_id']}"]
-    lines += ["library_name: peft" if cfg.get("use_lora") else "library_name: transformers",
-              "tags:", "- repic", "- grpo", "- trl", "- personalized-image-captioning", "---", ""]
+    lines += [
+        "library_name: peft" if cfg.get("use_lora") else "library_name: transformers",
+        "tags:",
+        "- repic",
+        "- grpo",
+        "- trl",
+        "- personalized-image-captioning",
+        "---",
+        "",
+    ]
     lines += [
         f"# RePIC GRPO post-training of {model.get('id')}",
         "",
@@ -86,8 +94,19 @@ def render_card(manifest: dict) -> str:
     lines.append(f"| base model | `{model.get('id')}` |")
     lines.append(f"| base revision | `{model.get('revision')}` |")
     lines += ["", "## Settings", "", "| setting | value |", "|---|---|"]
-    for key in ("trainer", "num_generations", "per_device_train_batch_size", "gradient_accumulation_steps", "beta",
-                "loss_type", "learning_rate", "num_train_epochs", "max_steps", "max_completion_length", "bf16"):
+    for key in (
+        "trainer",
+        "num_generations",
+        "per_device_train_batch_size",
+        "gradient_accumulation_steps",
+        "beta",
+        "loss_type",
+        "learning_rate",
+        "num_train_epochs",
+        "max_steps",
+        "max_completion_length",
+        "bf16",
+    ):
         lines.append(f"| {key} | `{cfg.get(key)}` |")
     lora = cfg.get("lora") or {}
     if cfg.get("use_lora"):

@@ -3,7 +3,7 @@
 Every function has TRL's reward signature ``fn(completions, solution, task, **kwargs)``
 and returns one value per completion: a float for rows of its own task and ``None``
 for other tasks' rows (TRL then skips the function for that row). ``solution`` is the
-JSON string of :mod:`curate.build.rows`.
+JSON string of :mod:`curate.materialize.rows`.
 
 Defaults reproduce the rules of the official RePIC implementation:
 

@@ -215,7 +215,9 @@ def build_trainer(
 ):
     """The configured trainer; ``instance`` (a model object, e.g. random-init for benchmarks) replaces loading."""
     frame = processor_frame(model.processor)
-    rewards = make_reward_funcs(**cfg.rewards.model_dump(exclude={"weights"}), vlt_frame=frame) + list(extra_reward_funcs)
+    rewards = make_reward_funcs(**cfg.rewards.model_dump(exclude={"weights"}), vlt_frame=frame) + list(
+        extra_reward_funcs
+    )
     names = [getattr(f, "__name__", type(f).__name__) for f in rewards]
     args = grpo_config(cfg, output_dir, model, names)
     if instance is not None:
@@ -260,8 +262,12 @@ def run_training(
     frame = processor_frame(model.processor)
     resized = vlt_rows_resized(data_files(data.source.local_dir), frame) if frame else 0
     if resized:
-        log.warning("%d vlt query image(s) are not in the processor's frame %s; predicted boxes are mapped back "
-                    "to the stored frame before IoU (build with a matching model_frame to avoid it)", resized, frame)
+        log.warning(
+            "%d vlt query image(s) are not in the processor's frame %s; predicted boxes are mapped back "
+            "to the stored frame before IoU (build with a matching model_frame to avoid it)",
+            resized,
+            frame,
+        )
     output_dir.mkdir(parents=True, exist_ok=True)
     manifest = {
         "format": "repic-train/1",

@@ -30,7 +30,9 @@ from curate.demo.objects import PALETTE, PATTERNS, SCALES, Instance, shift
 
 _COLOURS = list(PALETTE)
 # surface variants: (pattern, scale, vertical)
-VARIANTS = [("solid", "", False)] + [(p, s, v) for p in PATTERNS[1:] for s in SCALES for v in ((False, True) if p == "stripes" else (False,))]
+VARIANTS = [("solid", "", False)] + [
+    (p, s, v) for p in PATTERNS[1:] for s in SCALES for v in ((False, True) if p == "stripes" else (False,))
+]
 NO_TRIM = 0.35  # share of new families without an outline
 
 
@@ -78,7 +80,9 @@ class InstanceFactory:
     def new_family(self, shape: str) -> Instance:
         """The first member of a new family of ``shape``."""
         fams = self.families.setdefault(shape, [])
-        fam = _Family(f"{shape}-{len(fams):02d}", size=int(self.rng.integers(self.family_size[0], self.family_size[1] + 1)))
+        fam = _Family(
+            f"{shape}-{len(fams):02d}", size=int(self.rng.integers(self.family_size[0], self.family_size[1] + 1))
+        )
         for _ in range(500):
             c1, c2, c3 = (_COLOURS[int(i)] for i in self.rng.choice(len(_COLOURS), size=3, replace=False))
             pattern = str(self.rng.choice(PATTERNS))
@@ -86,9 +90,20 @@ class InstanceFactory:
             vertical = pattern == "stripes" and bool(self.rng.random() < 0.5)
             trim = None if self.rng.random() < NO_TRIM else str(self.rng.choice([c2, c3]))
             inst = Instance(
-                iid=fam.name + "a", shape=shape, colour_name=c1, colour=PALETTE[c1], colour2=PALETTE[c2], colour2_name=c2,
-                pattern=pattern, aspect=float(self.rng.uniform(0.8, 1.2)), detail=int(self.rng.integers(2, 6)),
-                family=fam.name, scale=scale, vertical=vertical, trim=PALETTE[trim] if trim else None, trim_name=trim,
+                iid=fam.name + "a",
+                shape=shape,
+                colour_name=c1,
+                colour=PALETTE[c1],
+                colour2=PALETTE[c2],
+                colour2_name=c2,
+                pattern=pattern,
+                aspect=float(self.rng.uniform(0.8, 1.2)),
+                detail=int(self.rng.integers(2, 6)),
+                family=fam.name,
+                scale=scale,
+                vertical=vertical,
+                trim=PALETTE[trim] if trim else None,
+                trim_name=trim,
             )
             if look(inst) not in self.looks:
                 fams.append(fam)
@@ -109,8 +124,13 @@ class InstanceFactory:
         dh = float(self.rng.choice([-1, 1]) * self.rng.uniform(0.015, 0.04))
         pattern, scale, vertical = choices[int(self.rng.integers(len(choices)))]
         inst = replace(
-            base, iid=fam.name + "abcdefgh"[len(fam.members)], colour=shift(base.colour, dh, float(self.rng.uniform(-0.12, 0.06))),
-            pattern=pattern, scale=scale, vertical=vertical, lookalike_of=base.iid,
+            base,
+            iid=fam.name + "abcdefgh"[len(fam.members)],
+            colour=shift(base.colour, dh, float(self.rng.uniform(-0.12, 0.06))),
+            pattern=pattern,
+            scale=scale,
+            vertical=vertical,
+            lookalike_of=base.iid,
         )
         return self._keep(fam, inst)
 
@@ -126,8 +146,10 @@ class InstanceFactory:
 
     def truth(self) -> dict:
         """TRUTH.json's ``instances``: iid -> shape, description, family, lookalike_of."""
-        return {i.iid: {"shape": i.shape, "description": i.description, "family": i.family, "lookalike_of": i.lookalike_of}
-                for i in self.minted}
+        return {
+            i.iid: {"shape": i.shape, "description": i.description, "family": i.family, "lookalike_of": i.lookalike_of}
+            for i in self.minted
+        }
 
 
 class ShapeCycle:
@@ -142,8 +164,9 @@ class ShapeCycle:
         return self.queue.pop()
 
 
-def cast_scenes(factory: InstanceFactory, shapes: list[str], n_images: int, rng: np.random.Generator,
-                lo: int = 2, hi: int = 5) -> list[list[Instance]]:
+def cast_scenes(
+    factory: InstanceFactory, shapes: list[str], n_images: int, rng: np.random.Generator, lo: int = 2, hi: int = 5
+) -> list[list[Instance]]:
     """Per image, ``lo``..``hi`` new instances; no two of one family share an image."""
     cycle = ShapeCycle(shapes, rng)
     out = []

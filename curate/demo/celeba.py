@@ -11,20 +11,30 @@ from curate.demo.common import CORRUPT_BYTES, FaultLog, jpeg_bytes, light, mask_
 from curate.demo.faces import HAIR, Identity, binarize, head, identities, torso
 from curate.demo.scenes import BACKGROUNDS, background
 
-ATTRS = ("5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair Blond_Hair "
-         "Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee Gray_Hair Heavy_Makeup High_Cheekbones Male "
-         "Mouth_Slightly_Open Mustache Narrow_Eyes No_Beard Oval_Face Pale_Skin Pointy_Nose Receding_Hairline Rosy_Cheeks "
-         "Sideburns Smiling Straight_Hair Wavy_Hair Wearing_Earrings Wearing_Hat Wearing_Lipstick Wearing_Necklace "
-         "Wearing_Necktie Young").split()
+ATTRS = (
+    "5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair Blond_Hair "
+    "Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee Gray_Hair Heavy_Makeup High_Cheekbones Male "
+    "Mouth_Slightly_Open Mustache Narrow_Eyes No_Beard Oval_Face Pale_Skin Pointy_Nose Receding_Hairline Rosy_Cheeks "
+    "Sideburns Smiling Straight_Hair Wavy_Hair Wearing_Earrings Wearing_Hat Wearing_Lipstick Wearing_Necklace "
+    "Wearing_Necktie Young"
+).split()
 LANDMARK_KEYS = ("lefteye", "righteye", "nose", "leftmouth", "rightmouth")
 ALIGNED = (178, 218)
 
 
 def _attributes(ident: Identity, smile: bool, rng: np.random.Generator) -> list[int]:
     known = {
-        "Bald": ident.style == "bald", "Eyeglasses": ident.glasses, "Male": ident.male, "No_Beard": not ident.beard,
-        "Goatee": ident.beard, "Smiling": smile, "Mouth_Slightly_Open": smile, "Wearing_Lipstick": not ident.male,
-        "Oval_Face": ident.face_h / ident.face_w > 1.3, "Pale_Skin": ident.skin[0] >= 250, "Young": ident.hair != "Gray_Hair",
+        "Bald": ident.style == "bald",
+        "Eyeglasses": ident.glasses,
+        "Male": ident.male,
+        "No_Beard": not ident.beard,
+        "Goatee": ident.beard,
+        "Smiling": smile,
+        "Mouth_Slightly_Open": smile,
+        "Wearing_Lipstick": not ident.male,
+        "Oval_Face": ident.face_h / ident.face_w > 1.3,
+        "Pale_Skin": ident.skin[0] >= 250,
+        "Young": ident.hair != "Gray_Hair",
     }
     for h in HAIR:
         known[h] = ident.style != "bald" and ident.hair == h
@@ -54,7 +64,11 @@ def _photo(ident: Identity, rng: np.random.Generator, small: bool):
     aligned = light(aimg, rng, 0.8)
     alm = [int(round(v)) for k in LANDMARK_KEYS for v in (lm[k][0] + ox, lm[k][1] + oy)]
     # in the wild: a larger photo with the head somewhere, at some scale
-    ww, wh = (int(rng.integers(240, 360)), int(rng.integers(220, 320))) if small else (int(rng.integers(360, 640)), int(rng.integers(320, 520)))
+    ww, wh = (
+        (int(rng.integers(240, 360)), int(rng.integers(220, 320)))
+        if small
+        else (int(rng.integers(360, 640)), int(rng.integers(320, 520)))
+    )
     wimg = background(bg, (ww, wh), rng)
     sp, _ = _scaled_head(ident, float(rng.uniform(0.5, 0.95)) * (wh / 320), yaw, roll, smile)
     sp = sp.crop(sp.getbbox())
@@ -100,13 +114,17 @@ def write_celeba(root: Path, seed: int, cfg: dict, faults: FaultLog | None, trut
         "list_eval_partition.txt": "\n".join(part_rows) + "\n",
         "list_bbox_celeba.txt": _table(bbox_rows, "image_id x_1 y_1 width height"),
         "list_attr_celeba.txt": _table(attr_rows, " ".join(ATTRS) + " "),
-        "list_landmarks_align_celeba.txt": _table(lm_rows, "lefteye_x lefteye_y righteye_x righteye_y nose_x nose_y "
-                                                            "leftmouth_x leftmouth_y rightmouth_x rightmouth_y"),
+        "list_landmarks_align_celeba.txt": _table(
+            lm_rows,
+            "lefteye_x lefteye_y righteye_x righteye_y nose_x nose_y leftmouth_x leftmouth_y rightmouth_x rightmouth_y",
+        ),
     }
     for fname, text in files.items():
         (base / fname).write_text(text, encoding="ascii")
-    truth["celeba"] = {"identities": {p.number: {"hair": p.hair, "style": p.style, "glasses": p.glasses} for p in people},
-                       "photos": {name: shots[si].number for name, si in zip(names, order)}}
+    truth["celeba"] = {
+        "identities": {p.number: {"hair": p.hair, "style": p.style, "glasses": p.glasses} for p in people},
+        "photos": {name: shots[si].number for name, si in zip(names, order)},
+    }
     return base
 
 
@@ -125,7 +143,12 @@ def _inject(base: Path, names: list[str], ident_rows, part_rows, bbox_rows, log:
         (d / names[-2]).write_bytes(CORRUPT_BYTES)
         (d / names[-3]).unlink()
     add(names[-1], "image_truncated", "img_align_celeba", "decode", "JPEG cut mid-scan (aligned and wild copies)")
-    add(names[-2], "image_unreadable", "img_align_celeba", detail="HTML text under a .jpg name (aligned and wild copies)")
+    add(
+        names[-2],
+        "image_unreadable",
+        "img_align_celeba",
+        detail="HTML text under a .jpg name (aligned and wild copies)",
+    )
     add(names[-3], "image_missing", "img_align_celeba", detail="listed in identity_CelebA.txt, not on disk")
     # identity file: malformed line, non-integer identity, duplicate listing, path traversal
     ident_rows[1] = names[1]

@@ -26,24 +26,36 @@ def annotation(p: Placed, ann_id: int, image_id: int, category_id: int) -> dict:
     else:
         seg = [mask_polygon(p.mask)]
     return {
-        "segmentation": seg, "area": float(p.area), "iscrowd": int(p.crowd), "image_id": image_id,
-        "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)], "category_id": category_id, "id": ann_id,
+        "segmentation": seg,
+        "area": float(p.area),
+        "iscrowd": int(p.crowd),
+        "image_id": image_id,
+        "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)],
+        "category_id": category_id,
+        "id": ann_id,
     }
 
 
-def cast_set(seed: int, tag: str, shapes: list[str], n_images: int, *, crowd_every: int = 0, lo: int = 2,
-             hi: int = 5) -> tuple[InstanceFactory, list[list[Instance]], list[Instance | None]]:
+def cast_set(
+    seed: int, tag: str, shapes: list[str], n_images: int, *, crowd_every: int = 0, lo: int = 2, hi: int = 5
+) -> tuple[InstanceFactory, list[list[Instance]], list[Instance | None]]:
     """Who appears in each of ``n_images`` scenes: ``lo``..``hi`` new instances, and every ``crowd_every``-th
     image a crowd (a row of small copies of one more new instance)."""
     rng = rng_for(seed, tag, "schedule")
     factory = InstanceFactory(rng_for(seed, tag, "instances"))
     plan = cast_scenes(factory, shapes, n_images, rng, lo, hi)
-    crowds = [factory.new_family(shapes[int(rng.integers(len(shapes)))]) if crowd_every and k % crowd_every == crowd_every - 1
-              else None for k in range(n_images)]
+    crowds = [
+        factory.new_family(shapes[int(rng.integers(len(shapes)))])
+        if crowd_every and k % crowd_every == crowd_every - 1
+        else None
+        for k in range(n_images)
+    ]
     return factory, plan, crowds
 
 
-def render_set(seed: int, tag: str, plan: list[list[Instance]], crowds: list[Instance | None], sizes: list[tuple[int, int]]):
+def render_set(
+    seed: int, tag: str, plan: list[list[Instance]], crowds: list[Instance | None], sizes: list[tuple[int, int]]
+):
     """Yield (k, image, placed) for the cast multi-object scenes."""
     for k, picked in enumerate(plan):
         r = rng_for(seed, tag, "image", str(k))
@@ -68,11 +80,18 @@ def write_coco(root: Path, seed: int, cfg: dict, faults: FaultLog | None, truth:
         name = f"{iid:012d}.jpg"
         save_jpeg(img, base / "train2017" / name)
         month, day = 1 + k % 12, 1 + k % 28
-        images.append({
-            "license": int(1 + (iid % 8)), "file_name": name, "coco_url": f"http://images.cocodataset.org/train2017/{name}",
-            "height": img.height, "width": img.width, "date_captured": f"2013-{month:02d}-{day:02d} 12:00:00",
-            "flickr_url": f"http://farm{1 + iid % 9}.staticflickr.com/demo/{iid}.jpg", "id": iid,
-        })
+        images.append(
+            {
+                "license": int(1 + (iid % 8)),
+                "file_name": name,
+                "coco_url": f"http://images.cocodataset.org/train2017/{name}",
+                "height": img.height,
+                "width": img.width,
+                "date_captured": f"2013-{month:02d}-{day:02d} 12:00:00",
+                "flickr_url": f"http://farm{1 + iid % 9}.staticflickr.com/demo/{iid}.jpg",
+                "id": iid,
+            }
+        )
         for p in placed:
             if p.crowd:
                 aid = 900000000000 + iid
@@ -82,14 +101,32 @@ def write_coco(root: Path, seed: int, cfg: dict, faults: FaultLog | None, truth:
             ann_truth[str(aid)] = p.instance.iid
         image_truth[str(iid)] = sorted({p.instance.iid for p in placed})
     data = {
-        "info": {"description": "RePIC demo corpus (synthetic images, COCO 2017 format)", "url": "", "version": "1.0",
-                 "year": 2017, "contributor": "repic demo generator", "date_created": "2017/09/01"},
-        "licenses": COCO_LICENSES, "images": images, "annotations": anns, "categories": cats,
+        "info": {
+            "description": "RePIC demo corpus (synthetic images, COCO 2017 format)",
+            "url": "",
+            "version": "1.0",
+            "year": 2017,
+            "contributor": "repic demo generator",
+            "date_created": "2017/09/01",
+        },
+        "licenses": COCO_LICENSES,
+        "images": images,
+        "annotations": anns,
+        "categories": cats,
     }
     if faults is not None:
-        inject_json_faults(data, "coco", base, base / "train2017", "annotations/instances_train2017.json", faults,
-                           unknown_category=12, traversal_name="../evil.jpg", name_of=lambda i: f"{i:012d}.jpg",
-                           path_of=lambda fn: base / "train2017" / fn)
+        inject_json_faults(
+            data,
+            "coco",
+            base,
+            base / "train2017",
+            "annotations/instances_train2017.json",
+            faults,
+            unknown_category=12,
+            traversal_name="../evil.jpg",
+            name_of=lambda i: f"{i:012d}.jpg",
+            path_of=lambda fn: base / "train2017" / fn,
+        )
     write_json(data, base / "annotations" / "instances_train2017.json")
     truth["coco"] = source_truth(factory, ann_truth, image_truth)
     return base
@@ -98,8 +135,11 @@ def write_coco(root: Path, seed: int, cfg: dict, faults: FaultLog | None, truth:
 def source_truth(factory: InstanceFactory, ann_truth: dict, image_truth: dict) -> dict:
     """TRUTH.json of a detection source: annotation id -> instance, image id -> its instances, and the shown instances."""
     shown = set(ann_truth.values())
-    return {"annotations": ann_truth, "images": image_truth,
-            "instances": {k: v for k, v in factory.truth().items() if k in shown}}
+    return {
+        "annotations": ann_truth,
+        "images": image_truth,
+        "instances": {k: v for k, v in factory.truth().items() if k in shown},
+    }
 
 
 def o365_file_name(iid: int, k: int) -> str:
@@ -127,20 +167,40 @@ def write_objects365(root: Path, seed: int, cfg: dict, faults: FaultLog | None, 
         for p in placed:
             x1, y1, x2, y2 = p.box
             flags = rng.random(2)
-            anns.append({
-                "id": next_ann, "iscrowd": 0, "isfake": int(flags[0] < 0.06), "area": float(p.area),
-                "isreflected": int(flags[1] < 0.06), "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)],
-                "image_id": iid, "category_id": cat_id[SHAPES[p.instance.shape][1]],
-            })
+            anns.append(
+                {
+                    "id": next_ann,
+                    "iscrowd": 0,
+                    "isfake": int(flags[0] < 0.06),
+                    "area": float(p.area),
+                    "isreflected": int(flags[1] < 0.06),
+                    "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)],
+                    "image_id": iid,
+                    "category_id": cat_id[SHAPES[p.instance.shape][1]],
+                }
+            )
             ann_truth[str(next_ann)] = p.instance.iid
             next_ann += 1
         image_truth[str(iid)] = sorted({p.instance.iid for p in placed})
-    data = {"images": images, "annotations": anns, "categories": cats, "licenses": [{"name": "Objects365", "id": 5, "url": ""}]}
+    data = {
+        "images": images,
+        "annotations": anns,
+        "categories": cats,
+        "licenses": [{"name": "Objects365", "id": 5, "url": ""}],
+    }
     if faults is not None:
-        inject_json_faults(data, "objects365", base, base / "train", "annotations/zhiyuan_objv2_train.json", faults,
-                           unknown_category=999, traversal_name="images/v2/../evil.jpg",
-                           name_of=lambda i: f"images/v1/patch0/objects365_v1_{i:08d}.jpg",
-                           path_of=lambda fn: base / "train" / Path(*fn.split("/")[-2:]))
+        inject_json_faults(
+            data,
+            "objects365",
+            base,
+            base / "train",
+            "annotations/zhiyuan_objv2_train.json",
+            faults,
+            unknown_category=999,
+            traversal_name="images/v2/../evil.jpg",
+            name_of=lambda i: f"images/v1/patch0/objects365_v1_{i:08d}.jpg",
+            path_of=lambda fn: base / "train" / Path(*fn.split("/")[-2:]),
+        )
     write_json(data, base / "annotations" / "zhiyuan_objv2_train.json")
     truth["objects365"] = source_truth(factory, ann_truth, image_truth)
     return base

@@ -62,7 +62,7 @@ def light(img: Image.Image, rng: np.random.Generator, strength: float = 1.0) -> 
     h, w = a.shape[:2]
     theta = rng.uniform(0, 2 * np.pi)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    ramp = ((xx / max(w - 1, 1) - 0.5) * np.cos(theta) + (yy / max(h - 1, 1) - 0.5) * np.sin(theta))
+    ramp = (xx / max(w - 1, 1) - 0.5) * np.cos(theta) + (yy / max(h - 1, 1) - 0.5) * np.sin(theta)
     shade = 1.0 + strength * rng.uniform(0.0, 0.3) * ramp[..., None]
     a = ((a - mean) * contrast + mean) * brightness * tint * shade
     return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
@@ -120,7 +120,9 @@ class Fault:
 class FaultLog:
     faults: list[Fault] = field(default_factory=list)
 
-    def add(self, source: str, record_id: object, kind: str, file: str, *, stage: str = "index", detail: str = "") -> None:
+    def add(
+        self, source: str, record_id: object, kind: str, file: str, *, stage: str = "index", detail: str = ""
+    ) -> None:
         self.faults.append(Fault(source, str(record_id), kind, file, stage, detail))
 
     def as_dicts(self) -> list[dict]:

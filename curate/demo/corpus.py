@@ -56,32 +56,89 @@ from curate.demo.subjects import write_subjects
 from curate.errors import UserError
 
 SOURCES = ("coco", "objects365", "celeba", "subjects200k", "refcoco")
-_JSON_KINDS = ("image_truncated", "image_unreadable", "image_missing", "wrong_type", "bbox_out_of_bounds", "bbox_zero_area",
-               "bbox_nan", "bbox_negative", "bbox_malformed", "unknown_category", "unknown_image",
-               "duplicate_annotation_id", "duplicate_image_id", "path_traversal")
+_JSON_KINDS = (
+    "image_truncated",
+    "image_unreadable",
+    "image_missing",
+    "wrong_type",
+    "bbox_out_of_bounds",
+    "bbox_zero_area",
+    "bbox_nan",
+    "bbox_negative",
+    "bbox_malformed",
+    "unknown_category",
+    "unknown_image",
+    "duplicate_annotation_id",
+    "duplicate_image_id",
+    "path_traversal",
+)
 FAULT_KINDS: dict[str, tuple[str, ...]] = {
     "coco": _JSON_KINDS,
     "objects365": _JSON_KINDS,
-    "celeba": ("image_truncated", "image_unreadable", "image_missing", "malformed_line", "bad_identity", "duplicate_image_id",
-               "path_traversal", "unknown_image", "bbox_out_of_bounds", "bbox_zero_area", "bbox_negative"),
-    "subjects200k": ("quality_null", "quality_low", "description_invalid", "image_truncated", "image_unreadable",
-                     "image_missing", "bbox_out_of_bounds"),
+    "celeba": (
+        "image_truncated",
+        "image_unreadable",
+        "image_missing",
+        "malformed_line",
+        "bad_identity",
+        "duplicate_image_id",
+        "path_traversal",
+        "unknown_image",
+        "bbox_out_of_bounds",
+        "bbox_zero_area",
+        "bbox_negative",
+    ),
+    "subjects200k": (
+        "quality_null",
+        "quality_low",
+        "description_invalid",
+        "image_truncated",
+        "image_unreadable",
+        "image_missing",
+        "bbox_out_of_bounds",
+    ),
     "refcoco": _JSON_KINDS + ("missing_annotation", "malformed_record"),
 }
 SIZES: dict[str, dict] = {
-    "tiny": {"per_shape": 1, "coco_images": 12, "o365_images": 12, "scene_sizes": [(256, 192), (240, 240), (224, 288)],
-             "celeba_identities": 4, "celeba_photos": (3, 3), "small": True, "pairs": 12, "panel": 256, "shards": 2,
-             "ref_images": 12},
-    "demo": {"per_shape": 3, "coco_images": 80, "o365_images": 60,
-             "scene_sizes": [(640, 480), (480, 360), (512, 384), (384, 512), (320, 240)],
-             "celeba_identities": 40, "celeba_photos": (3, 4), "small": False, "pairs": 40, "panel": 512, "shards": 4,
-             "ref_images": 40},
+    "tiny": {
+        "per_shape": 1,
+        "coco_images": 12,
+        "o365_images": 12,
+        "scene_sizes": [(256, 192), (240, 240), (224, 288)],
+        "celeba_identities": 4,
+        "celeba_photos": (3, 3),
+        "small": True,
+        "pairs": 12,
+        "panel": 256,
+        "shards": 2,
+        "ref_images": 12,
+    },
+    "demo": {
+        "per_shape": 3,
+        "coco_images": 80,
+        "o365_images": 60,
+        "scene_sizes": [(640, 480), (480, 360), (512, 384), (384, 512), (320, 240)],
+        "celeba_identities": 40,
+        "celeba_photos": (3, 4),
+        "small": False,
+        "pairs": 40,
+        "panel": 512,
+        "shards": 4,
+        "ref_images": 40,
+    },
 }
-WRITERS = {"coco": write_coco, "objects365": write_objects365, "celeba": write_celeba, "subjects200k": write_subjects,
-           "refcoco": write_refcoco}
+WRITERS = {
+    "coco": write_coco,
+    "objects365": write_objects365,
+    "celeba": write_celeba,
+    "subjects200k": write_subjects,
+    "refcoco": write_refcoco,
+}
 
 
-def generate_corpus(root: Path, *, seed: int = 0, size: str = "demo", faults: bool = False, workers: int = 1) -> dict[str, Path]:
+def generate_corpus(
+    root: Path, *, seed: int = 0, size: str = "demo", faults: bool = False, workers: int = 1
+) -> dict[str, Path]:
     """Write the demo corpus under ``root`` (replacing earlier source folders); return source kind -> its root.
 
     ``workers`` > 1 writes the sources in that many processes (same bytes as one process)."""
@@ -99,16 +156,19 @@ def scaled_size(counts: dict[str, int], base: str = "demo") -> dict:
     return {**SIZES[base], **counts}
 
 
-def generate_sized(root: Path, cfg: dict, *, seed: int = 0, faults: bool = False, workers: int = 1,
-                   label: str = "custom") -> dict[str, Path]:
+def generate_sized(
+    root: Path, cfg: dict, *, seed: int = 0, faults: bool = False, workers: int = 1, label: str = "custom"
+) -> dict[str, Path]:
     """:func:`generate_corpus` with explicit knobs (see :data:`SIZES` and :func:`scaled_size`)."""
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise UserError(f"{root}: exists and is not a folder; choose another place for the demo corpus")
     existing = [kind for kind in SOURCES if (root / kind).exists()]
     if existing and not (root / "TRUTH.json").is_file():
-        raise UserError(f"{root}: already holds {', '.join(existing)} but is not a generated demo corpus; "
-                        "choose another folder (the generator replaces its source folders)")
+        raise UserError(
+            f"{root}: already holds {', '.join(existing)} but is not a generated demo corpus; "
+            "choose another folder (the generator replaces its source folders)"
+        )
     for kind in SOURCES:
         shutil.rmtree(root / kind, ignore_errors=True)
     done: dict[str, tuple[Path, dict, list[Fault]]] = {}

@@ -14,7 +14,12 @@ from PIL import Image, ImageDraw
 
 SKIN = [(255, 224, 196), (240, 200, 160), (224, 172, 130), (198, 134, 90), (160, 100, 60), (110, 70, 45)]
 EYES = {"brown": (100, 60, 30), "blue": (60, 110, 190), "green": (60, 140, 80), "grey": (120, 130, 140)}
-HAIR = {"Black_Hair": (25, 22, 20), "Brown_Hair": (110, 70, 35), "Blond_Hair": (225, 195, 110), "Gray_Hair": (170, 170, 170)}
+HAIR = {
+    "Black_Hair": (25, 22, 20),
+    "Brown_Hair": (110, 70, 35),
+    "Blond_Hair": (225, 195, 110),
+    "Gray_Hair": (170, 170, 170),
+}
 STYLES = ("short", "long", "bob", "bun", "bald")
 
 
@@ -37,16 +42,26 @@ def identities(rng: np.random.Generator, n: int) -> list[Identity]:
     out = []
     for num in numbers:
         male = bool(rng.random() < 0.5)
-        out.append(Identity(
-            number=num, face_w=float(rng.uniform(48, 62)), face_h=float(rng.uniform(64, 78)),
-            skin=SKIN[int(rng.integers(len(SKIN)))], eye=str(rng.choice(list(EYES))), hair=str(rng.choice(list(HAIR))),
-            style=str(rng.choice(STYLES[:4] + (("bald",) if male else ()))), glasses=bool(rng.random() < 0.3),
-            beard=male and bool(rng.random() < 0.4), male=male,
-        ))
+        out.append(
+            Identity(
+                number=num,
+                face_w=float(rng.uniform(48, 62)),
+                face_h=float(rng.uniform(64, 78)),
+                skin=SKIN[int(rng.integers(len(SKIN)))],
+                eye=str(rng.choice(list(EYES))),
+                hair=str(rng.choice(list(HAIR))),
+                style=str(rng.choice(STYLES[:4] + (("bald",) if male else ()))),
+                glasses=bool(rng.random() < 0.3),
+                beard=male and bool(rng.random() < 0.4),
+                male=male,
+            )
+        )
     return out
 
 
-def head(ident: Identity, *, yaw: float = 0.0, roll: float = 0.0, smile: bool = False) -> tuple[Image.Image, dict[str, tuple[float, float]]]:
+def head(
+    ident: Identity, *, yaw: float = 0.0, roll: float = 0.0, smile: bool = False
+) -> tuple[Image.Image, dict[str, tuple[float, float]]]:
     """RGBA head on a 200x240 canvas (then rotated by ``roll`` degrees) and its landmarks."""
     W, H = 200, 240
     img = Image.new("RGBA", (W, H), (0, 0, 0, 0))
@@ -69,8 +84,13 @@ def head(ident: Identity, *, yaw: float = 0.0, roll: float = 0.0, smile: bool = 
         d.rectangle((cx + fw - 10, cy - fh * 0.3, cx + fw + 8, cy + fh * 0.5), fill=hair)
     sx = yaw * fw * 0.35  # features slide sideways when the head turns
     ey, es = cy - fh * 0.1, fw * 0.42
-    lm = {"lefteye": (cx - es + sx, ey), "righteye": (cx + es + sx, ey), "nose": (cx + sx * 1.3, cy + fh * 0.22),
-          "leftmouth": (cx - fw * 0.3 + sx, cy + fh * 0.5), "rightmouth": (cx + fw * 0.3 + sx, cy + fh * 0.5)}
+    lm = {
+        "lefteye": (cx - es + sx, ey),
+        "righteye": (cx + es + sx, ey),
+        "nose": (cx + sx * 1.3, cy + fh * 0.22),
+        "leftmouth": (cx - fw * 0.3 + sx, cy + fh * 0.5),
+        "rightmouth": (cx + fw * 0.3 + sx, cy + fh * 0.5),
+    }
     brow = tuple(int(c * 0.8) for c in HAIR[ident.hair])
     for key in ("lefteye", "righteye"):
         x, y = lm[key]
@@ -118,6 +138,8 @@ def binarize(img: Image.Image) -> Image.Image:
     return img
 
 
-def torso(d: ImageDraw.ImageDraw, cx: float, top: float, width: float, bottom: float, colour: tuple[int, int, int]) -> None:
+def torso(
+    d: ImageDraw.ImageDraw, cx: float, top: float, width: float, bottom: float, colour: tuple[int, int, int]
+) -> None:
     """Shoulders below a head, for in-the-wild photos."""
     d.rounded_rectangle((cx - width, top, cx + width, bottom + width), radius=int(width * 0.5), fill=colour)

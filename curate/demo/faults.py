@@ -17,8 +17,17 @@ from curate.demo.common import CORRUPT_BYTES, FaultLog, jpeg_bytes, truncated_jp
 
 
 def inject_json_faults(
-    data: dict, source: str, base: Path, image_dir: Path, json_rel: str, log: FaultLog, *,
-    unknown_category: int, traversal_name: str, name_of: Callable[[int], str], path_of: Callable[[str], Path],
+    data: dict,
+    source: str,
+    base: Path,
+    image_dir: Path,
+    json_rel: str,
+    log: FaultLog,
+    *,
+    unknown_category: int,
+    traversal_name: str,
+    name_of: Callable[[int], str],
+    path_of: Callable[[str], Path],
 ) -> None:
     """Mutate ``data`` (and files under ``image_dir``) to hold one record of each bad-input kind."""
     images, anns = data["images"], data["annotations"]

@@ -23,16 +23,34 @@ from curate.demo.common import rng_for
 
 # colour name -> RGB
 PALETTE: dict[str, tuple[int, int, int]] = {
-    "red": (200, 30, 35), "orange": (240, 130, 20), "yellow": (235, 205, 40), "green": (40, 150, 60),
-    "teal": (20, 140, 140), "blue": (35, 70, 200), "purple": (120, 50, 160), "pink": (235, 120, 170),
-    "brown": (125, 80, 40), "white": (238, 236, 230), "black": (30, 30, 35), "grey": (130, 130, 135),
-    "navy": (25, 35, 105), "maroon": (120, 20, 50), "olive": (120, 125, 30), "lime": (165, 220, 40),
+    "red": (200, 30, 35),
+    "orange": (240, 130, 20),
+    "yellow": (235, 205, 40),
+    "green": (40, 150, 60),
+    "teal": (20, 140, 140),
+    "blue": (35, 70, 200),
+    "purple": (120, 50, 160),
+    "pink": (235, 120, 170),
+    "brown": (125, 80, 40),
+    "white": (238, 236, 230),
+    "black": (30, 30, 35),
+    "grey": (130, 130, 135),
+    "navy": (25, 35, 105),
+    "maroon": (120, 20, 50),
+    "olive": (120, 125, 30),
+    "lime": (165, 220, 40),
 }
 PATTERNS = ("solid", "stripes", "dots", "checks")
 SCALES = ("fine", "bold")  # pattern sizes of cast instances (catalogue instances: "", a size from ``detail``)
 _STEP = {"fine": 10, "bold": 26}
-_SIZE_WORD = {("stripes", "fine"): "thin", ("stripes", "bold"): "wide", ("dots", "fine"): "small", ("dots", "bold"): "large",
-              ("checks", "fine"): "small", ("checks", "bold"): "large"}
+_SIZE_WORD = {
+    ("stripes", "fine"): "thin",
+    ("stripes", "bold"): "wide",
+    ("dots", "fine"): "small",
+    ("dots", "bold"): "large",
+    ("checks", "fine"): "small",
+    ("checks", "bold"): "large",
+}
 
 # shape -> (COCO category name or None, Objects365 category name)
 SHAPES: dict[str, tuple[str | None, str]] = {
@@ -47,8 +65,18 @@ SHAPES: dict[str, tuple[str | None, str]] = {
     "balloon": (None, "Ballon"),
     "cigarette": (None, "Cigar/Cigarette "),
 }
-NOUNS = {"mug": "mug", "ball": "ball", "book": "book", "bottle": "bottle", "teddy": "teddy bear", "vase": "vase",
-         "clock": "clock", "tv": "television", "balloon": "balloon", "cigarette": "cigarette"}
+NOUNS = {
+    "mug": "mug",
+    "ball": "ball",
+    "book": "book",
+    "bottle": "bottle",
+    "teddy": "teddy bear",
+    "vase": "vase",
+    "clock": "clock",
+    "tv": "television",
+    "balloon": "balloon",
+    "cigarette": "cigarette",
+}
 FREE_ROTATION = {"ball", "cigarette", "book"}  # shapes that may lie at any angle
 
 
@@ -82,7 +110,13 @@ class Instance:
         if self.pattern == "solid":
             text = f"{c} {noun}"
         elif self.scale:
-            kind = "vertical stripes" if self.vertical else "horizontal stripes" if self.pattern == "stripes" else self.pattern
+            kind = (
+                "vertical stripes"
+                if self.vertical
+                else "horizontal stripes"
+                if self.pattern == "stripes"
+                else self.pattern
+            )
             text = f"{c} {noun} with {_SIZE_WORD[self.pattern, self.scale]} {c2} {kind}"
         elif self.pattern == "dots":
             text = f"{c} {noun} with {c2} dots"
@@ -115,18 +149,33 @@ def catalogue(seed: int, shapes: list[str], per_shape: int, lookalikes: bool = T
             cname = names[int(ci)]
             c2name = names[int(rng.choice([i for i in range(len(names)) if i != ci]))]
             inst = Instance(
-                iid=f"{shape}-{k:02d}", shape=shape, colour_name=cname, colour=PALETTE[cname], colour2=PALETTE[c2name],
+                iid=f"{shape}-{k:02d}",
+                shape=shape,
+                colour_name=cname,
+                colour=PALETTE[cname],
+                colour2=PALETTE[c2name],
                 colour2_name=c2name,
-                pattern=str(rng.choice(PATTERNS)), aspect=float(rng.uniform(0.8, 1.2)), detail=int(rng.integers(2, 6)),
+                pattern=str(rng.choice(PATTERNS)),
+                aspect=float(rng.uniform(0.8, 1.2)),
+                detail=int(rng.integers(2, 6)),
             )
             out.append(inst)
             if lookalikes:
                 other = [p for p in PATTERNS if p != inst.pattern]
-                out.append(Instance(
-                    iid=inst.iid + "b", shape=shape, colour_name=cname, colour=shift(inst.colour, 0.03, -0.08),
-                    colour2=inst.colour2, colour2_name=inst.colour2_name, pattern=str(rng.choice(other)), aspect=inst.aspect, detail=inst.detail,
-                    lookalike_of=inst.iid,
-                ))
+                out.append(
+                    Instance(
+                        iid=inst.iid + "b",
+                        shape=shape,
+                        colour_name=cname,
+                        colour=shift(inst.colour, 0.03, -0.08),
+                        colour2=inst.colour2,
+                        colour2_name=inst.colour2_name,
+                        pattern=str(rng.choice(other)),
+                        aspect=inst.aspect,
+                        detail=inst.detail,
+                        lookalike_of=inst.iid,
+                    )
+                )
     return out
 
 
@@ -184,21 +233,31 @@ def _canonical(inst: Instance) -> Image.Image:
         extra.append(("ellipse", (50, 40, 80, 70), {"fill": (250, 250, 250)}))
     elif sh == "book":
         s.rectangle((40, 12, 160, 188), fill=255)
-        extra += [("rectangle", (40, 12, 58, 188), {"fill": c2}), ("rectangle", (75, 40, 145, 52), {"fill": (245, 245, 240)}),
-                  ("rectangle", (75, 62, 130, 70), {"fill": (245, 245, 240)})]
+        extra += [
+            ("rectangle", (40, 12, 58, 188), {"fill": c2}),
+            ("rectangle", (75, 40, 145, 52), {"fill": (245, 245, 240)}),
+            ("rectangle", (75, 62, 130, 70), {"fill": (245, 245, 240)}),
+        ]
     elif sh == "bottle":
         s.rounded_rectangle((62, 80, 138, 195), radius=10, fill=255)
         s.polygon([(62, 95), (86, 50), (114, 50), (138, 95)], fill=255)
         s.rectangle((86, 22, 114, 55), fill=255)
-        extra += [("rectangle", (84, 10, 116, 28), {"fill": c2}), ("rectangle", (62, 115, 138, 160), {"fill": (245, 240, 225)}),
-                  ("rectangle", (70, 128, 130, 136), {"fill": c2})]
+        extra += [
+            ("rectangle", (84, 10, 116, 28), {"fill": c2}),
+            ("rectangle", (62, 115, 138, 160), {"fill": (245, 240, 225)}),
+            ("rectangle", (70, 128, 130, 136), {"fill": c2}),
+        ]
     elif sh == "teddy":
         s.ellipse((45, 85, 155, 195), fill=255)
         s.ellipse((55, 15, 145, 105), fill=255)
         for box in [(45, 10, 80, 45), (120, 10, 155, 45), (20, 100, 65, 150), (135, 100, 180, 150)]:
             s.ellipse(box, fill=255)
-        extra += [("ellipse", (80, 55, 120, 90), {"fill": (235, 215, 180)}), ("ellipse", (75, 40, 87, 52), {"fill": (20, 20, 20)}),
-                  ("ellipse", (113, 40, 125, 52), {"fill": (20, 20, 20)}), ("ellipse", (94, 60, 106, 70), {"fill": (40, 25, 20)})]
+        extra += [
+            ("ellipse", (80, 55, 120, 90), {"fill": (235, 215, 180)}),
+            ("ellipse", (75, 40, 87, 52), {"fill": (20, 20, 20)}),
+            ("ellipse", (113, 40, 125, 52), {"fill": (20, 20, 20)}),
+            ("ellipse", (94, 60, 106, 70), {"fill": (40, 25, 20)}),
+        ]
     elif sh == "vase":
         s.ellipse((35, 70, 165, 195), fill=255)
         s.rectangle((75, 25, 125, 100), fill=255)
@@ -209,11 +268,18 @@ def _canonical(inst: Instance) -> Image.Image:
         extra.append(("ellipse", (28, 28, 172, 172), {"fill": (248, 248, 244)}))
         for k in range(12):
             a = k * np.pi / 6
-            extra.append(("line", [(100 + 62 * np.sin(a), 100 - 62 * np.cos(a)), (100 + 70 * np.sin(a), 100 - 70 * np.cos(a))],
-                          {"fill": (20, 20, 20), "width": 4}))
+            extra.append(
+                (
+                    "line",
+                    [(100 + 62 * np.sin(a), 100 - 62 * np.cos(a)), (100 + 70 * np.sin(a), 100 - 70 * np.cos(a))],
+                    {"fill": (20, 20, 20), "width": 4},
+                )
+            )
         ha, ma = inst.detail * np.pi / 6, inst.detail * 1.3
-        extra += [("line", [(100, 100), (100 + 38 * np.sin(ha), 100 - 38 * np.cos(ha))], {"fill": (20, 20, 20), "width": 7}),
-                  ("line", [(100, 100), (100 + 58 * np.sin(ma), 100 - 58 * np.cos(ma))], {"fill": (20, 20, 20), "width": 4})]
+        extra += [
+            ("line", [(100, 100), (100 + 38 * np.sin(ha), 100 - 38 * np.cos(ha))], {"fill": (20, 20, 20), "width": 7}),
+            ("line", [(100, 100), (100 + 58 * np.sin(ma), 100 - 58 * np.cos(ma))], {"fill": (20, 20, 20), "width": 4}),
+        ]
     elif sh == "tv":
         s.rectangle((10, 30, 190, 150), fill=255)
         s.rectangle((85, 150, 115, 175), fill=255)
@@ -226,7 +292,10 @@ def _canonical(inst: Instance) -> Image.Image:
         extra.append(("ellipse", (65, 35, 85, 60), {"fill": (250, 250, 250)}))
     elif sh == "cigarette":
         s.rectangle((10, 90, 190, 110), fill=255)
-        extra += [("rectangle", (10, 90, 60, 110), {"fill": (210, 140, 60)}), ("rectangle", (184, 90, 190, 110), {"fill": (90, 80, 80)})]
+        extra += [
+            ("rectangle", (10, 90, 60, 110), {"fill": (210, 140, 60)}),
+            ("rectangle", (184, 90, 190, 110), {"fill": (90, 80, 80)}),
+        ]
     else:
         raise ValueError(f"unknown shape {sh}")
     img = _surface(size, inst).convert("RGBA")

@@ -58,7 +58,9 @@ def expressions(target: Seen | Placed, placed: list, width: int, dataset: str) -
     out: list[str] = []
     if not same:
         out += [noun, f"the {noun}"]
-    if inst.dominant_colour and all(inst.colour_name not in (p.instance.colour_name, p.instance.colour2_name) for p in same):
+    if inst.dominant_colour and all(
+        inst.colour_name not in (p.instance.colour_name, p.instance.colour2_name) for p in same
+    ):
         out.append(f"{inst.colour_name} {noun}")
     if all(p.instance.description != inst.description for p in same) and inst.pattern != "solid":
         out.append(inst.description)
@@ -75,7 +77,13 @@ def expressions(target: Seen | Placed, placed: list, width: int, dataset: str) -
         if same and all(cx - 10 > c for c in centres):
             out.append(f"{noun} on the right" if dataset == "refcoco" else f"right {noun}")
         if not same:
-            out.append(f"{noun} on the left" if cx < width / 3 else f"{noun} on the right" if cx > 2 * width / 3 else f"{noun} in the middle")
+            out.append(
+                f"{noun} on the left"
+                if cx < width / 3
+                else f"{noun} on the right"
+                if cx > 2 * width / 3
+                else f"{noun} in the middle"
+            )
     if dataset == "refcocog":  # longer sentences: the full description plus the side when that tells it apart
         left_half = cx < width / 2
         appearance = [e.removeprefix("the ") for e in out if not any(w in e for w in ("left", "right", "middle"))]
@@ -109,18 +117,39 @@ def write_refcoco(root: Path, seed: int, cfg: dict, faults: FaultLog | None, tru
         img, placed = compose(_picks(insts, r), size, r, scale=(0.2, 0.5))
         name = f"COCO_train2014_{iid:012d}.jpg"
         save_jpeg(img, base / "images" / "train2014" / name)
-        images.append({"license": 1 + iid % 8, "file_name": name, "coco_url": f"http://images.cocodataset.org/train2014/{name}",
-                       "height": img.height, "width": img.width, "date_captured": "2013-11-14 16:28:13",
-                       "flickr_url": f"http://farm{1 + iid % 9}.staticflickr.com/demo/{iid}.jpg", "id": iid})
+        images.append(
+            {
+                "license": 1 + iid % 8,
+                "file_name": name,
+                "coco_url": f"http://images.cocodataset.org/train2014/{name}",
+                "height": img.height,
+                "width": img.width,
+                "date_captured": "2013-11-14 16:28:13",
+                "flickr_url": f"http://farm{1 + iid % 9}.staticflickr.com/demo/{iid}.jpg",
+                "id": iid,
+            }
+        )
         ann_ids = []
         for p in placed:
             anns.append(annotation(p, next_ann, iid, cat_id[SHAPES[p.instance.shape][0]]))
             ann_ids.append(next_ann)
             next_ann += int(rng.integers(1, 30))
         scenes.append((iid, img.width, [Seen(p.instance, p.box, p.area) for p in placed], ann_ids))  # masks dropped
-    clean = {"info": {"description": "RePIC demo corpus (synthetic images, COCO 2014 format)", "version": "1.0", "year": 2014,
-                      "contributor": "repic demo generator", "date_created": "2015-01-27 09:11:52.357475", "url": ""},
-             "images": images, "licenses": COCO_LICENSES, "type": "instances", "annotations": anns, "categories": cats}
+    clean = {
+        "info": {
+            "description": "RePIC demo corpus (synthetic images, COCO 2014 format)",
+            "version": "1.0",
+            "year": 2014,
+            "contributor": "repic demo generator",
+            "date_created": "2015-01-27 09:11:52.357475",
+            "url": "",
+        },
+        "images": images,
+        "licenses": COCO_LICENSES,
+        "type": "instances",
+        "annotations": anns,
+        "categories": cats,
+    }
     ref_truth = {}
     for d_index, (dataset, split_bys) in enumerate(DATASETS.items()):
         refs, sent_id, ref_id = [], 10000 * (d_index + 1), 1000 * (d_index + 1)
@@ -131,9 +160,18 @@ def write_refcoco(root: Path, seed: int, cfg: dict, faults: FaultLog | None, tru
                     continue
                 chosen = [exprs[j] for j in sorted(rng.choice(len(exprs), size=min(3, len(exprs)), replace=False))]
                 sents = [_sentence(t, sent_id + j, rng) for j, t in enumerate(chosen)]
-                refs.append({"sent_ids": [s["sent_id"] for s in sents], "file_name": f"COCO_train2014_{iid:012d}_{aid}.jpg",
-                             "ann_id": aid, "ref_id": ref_id, "image_id": iid, "split": "train", "sentences": sents,
-                             "category_id": cat_id[SHAPES[p.instance.shape][0]]})
+                refs.append(
+                    {
+                        "sent_ids": [s["sent_id"] for s in sents],
+                        "file_name": f"COCO_train2014_{iid:012d}_{aid}.jpg",
+                        "ann_id": aid,
+                        "ref_id": ref_id,
+                        "image_id": iid,
+                        "split": "train",
+                        "sentences": sents,
+                        "category_id": cat_id[SHAPES[p.instance.shape][0]],
+                    }
+                )
                 ref_truth[f"{dataset}/{ref_id}"] = p.instance.iid
                 sent_id += len(sents)
                 ref_id += 1
@@ -148,7 +186,11 @@ def write_refcoco(root: Path, seed: int, cfg: dict, faults: FaultLog | None, tru
             probs = np.array([0.7] + [0.3 / (len(names) - 1)] * (len(names) - 1))
             image_split = {iid: str(split_rng.choice(names, p=probs)) for iid, *_ in scenes}
             for ref in refs:
-                ref["split"] = image_split.get(ref["image_id"], "train") if split_by != "google" else str(split_rng.choice(names, p=[0.8, 0.2]))
+                ref["split"] = (
+                    image_split.get(ref["image_id"], "train")
+                    if split_by != "google"
+                    else str(split_rng.choice(names, p=[0.8, 0.2]))
+                )
             with open(out / f"refs({split_by}).p", "wb") as f:
                 pickle.dump(refs, f, protocol=2)
     truth["refcoco"] = {"refs": ref_truth}
@@ -159,19 +201,45 @@ def _inject(data: dict, base: Path, refs: list[dict], log: FaultLog) -> None:
     """COCO-style faults in refcoco/instances.json (with refs on the bad annotations) plus bad refs."""
     start = len(log.faults)
     image_dir = base / "images" / "train2014"
-    inject_json_faults(data, "refcoco", base, image_dir, "refcoco/instances.json", log, unknown_category=12,
-                       traversal_name="../evil.jpg", name_of=lambda i: f"COCO_train2014_{i:012d}.jpg",
-                       path_of=lambda fn: image_dir / fn)
+    inject_json_faults(
+        data,
+        "refcoco",
+        base,
+        image_dir,
+        "refcoco/instances.json",
+        log,
+        unknown_category=12,
+        traversal_name="../evil.jpg",
+        name_of=lambda i: f"COCO_train2014_{i:012d}.jpg",
+        path_of=lambda fn: image_dir / fn,
+    )
     anns = {a["id"]: a for a in data["annotations"]}
     next_ref = max(r["ref_id"] for r in refs) + 1
     next_sent = max(s for r in refs for s in r["sent_ids"]) + 1
     for f in log.faults[start:]:
-        if f.kind in ("bbox_out_of_bounds", "bbox_zero_area", "bbox_nan", "bbox_negative", "bbox_malformed", "unknown_category"):
+        if f.kind in (
+            "bbox_out_of_bounds",
+            "bbox_zero_area",
+            "bbox_nan",
+            "bbox_negative",
+            "bbox_malformed",
+            "unknown_category",
+        ):
             a = anns[int(f.record_id)]
-            refs.append({"sent_ids": [next_sent], "file_name": f"COCO_train2014_{a['image_id']:012d}_{a['id']}.jpg",
-                         "ann_id": a["id"], "ref_id": next_ref, "image_id": a["image_id"], "split": "train",
-                         "sentences": [{"tokens": ["the", "object"], "raw": "the object", "sent_id": next_sent, "sent": "the object"}],
-                         "category_id": a["category_id"]})
+            refs.append(
+                {
+                    "sent_ids": [next_sent],
+                    "file_name": f"COCO_train2014_{a['image_id']:012d}_{a['id']}.jpg",
+                    "ann_id": a["id"],
+                    "ref_id": next_ref,
+                    "image_id": a["image_id"],
+                    "split": "train",
+                    "sentences": [
+                        {"tokens": ["the", "object"], "raw": "the object", "sent_id": next_sent, "sent": "the object"}
+                    ],
+                    "category_id": a["category_id"],
+                }
+            )
             next_ref, next_sent = next_ref + 1, next_sent + 1
         if f.kind in ("image_truncated", "image_unreadable", "image_missing"):
             for other in ("refcoco+", "refcocog"):
@@ -179,9 +247,21 @@ def _inject(data: dict, base: Path, refs: list[dict], log: FaultLog) -> None:
     bad = copy.deepcopy(refs[0])
     bad.update(ref_id=next_ref, ann_id=max(anns) + 999)
     refs.append(bad)
-    log.add("refcoco", next_ref, "missing_annotation", "refcoco/refs(unc).p", detail="ann_id not in instances.json (also in refs(google).p)")
+    log.add(
+        "refcoco",
+        next_ref,
+        "missing_annotation",
+        "refcoco/refs(unc).p",
+        detail="ann_id not in instances.json (also in refs(google).p)",
+    )
     broken = copy.deepcopy(refs[1])
     del broken["sentences"]
     broken["ref_id"] = next_ref + 1
     refs.append(broken)
-    log.add("refcoco", next_ref + 1, "malformed_record", "refcoco/refs(unc).p", detail="ref has no 'sentences' (also in refs(google).p)")
+    log.add(
+        "refcoco",
+        next_ref + 1,
+        "malformed_record",
+        "refcoco/refs(unc).p",
+        detail="ref has no 'sentences' (also in refs(google).p)",
+    )

@@ -17,9 +17,14 @@ from curate.demo.objects import Instance, random_pose, sprite
 
 BACKGROUNDS = ("kitchen", "wallpaper", "tiles", "meadow", "studio", "shelf", "beach", "night")
 SCENE_TEXT = {
-    "kitchen": "on a wooden kitchen counter", "wallpaper": "in front of a striped wallpaper",
-    "tiles": "on a tiled bathroom floor", "meadow": "on the grass of a sunny meadow", "studio": "in a plain photo studio",
-    "shelf": "on a shelf in a living room", "beach": "on the sand of a beach", "night": "on a table at night",
+    "kitchen": "on a wooden kitchen counter",
+    "wallpaper": "in front of a striped wallpaper",
+    "tiles": "on a tiled bathroom floor",
+    "meadow": "on the grass of a sunny meadow",
+    "studio": "in a plain photo studio",
+    "shelf": "on a shelf in a living room",
+    "beach": "on the sand of a beach",
+    "night": "on a table at night",
 }
 
 
@@ -95,8 +100,14 @@ def _overlap(a, b) -> float:
 
 
 def compose(
-    instances: list[Instance], size: tuple[int, int], rng: np.random.Generator, *, bg: str | None = None,
-    scale: tuple[float, float] = (0.22, 0.45), max_overlap: float = 0.08, lighting: float = 1.0,
+    instances: list[Instance],
+    size: tuple[int, int],
+    rng: np.random.Generator,
+    *,
+    bg: str | None = None,
+    scale: tuple[float, float] = (0.22, 0.45),
+    max_overlap: float = 0.08,
+    lighting: float = 1.0,
     crowd: Instance | None = None,
 ) -> tuple[Image.Image, list[Placed]]:
     """Draw ``instances`` on a background; objects that cannot be placed with low overlap are skipped.

@@ -13,24 +13,41 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from datasets import Features, Image as HFImage, Value
+from datasets import Features, Value
+from datasets import Image as HFImage
 from PIL import Image
 
-from curate.demo.common import CORRUPT_BYTES, FaultLog, jpeg_bytes, rng_for, truncated_jpeg
 from curate.demo.casting import InstanceFactory, cast_pairs
+from curate.demo.common import CORRUPT_BYTES, FaultLog, jpeg_bytes, rng_for, truncated_jpeg
 from curate.demo.objects import SHAPES
 from curate.demo.scenes import BACKGROUNDS, SCENE_TEXT, compose
 
-FEATURES = Features({
-    "image": HFImage(),
-    "collection": Value("string"),
-    "quality_assessment": {k: Value("int64") for k in ("compositeStructure", "objectConsistency", "imageQuality")},
-    "description": {"item": Value("string"), "description_0": Value("string"), "description_1": Value("string"),
-                    "category": Value("string"), "description_valid": Value("bool")},
-})
-CATEGORY = {"mug": "Kitchenware", "bottle": "Kitchenware", "vase": "Home Decor", "clock": "Home Decor",
-            "ball": "Sports Equipment", "teddy": "Toys", "balloon": "Toys", "book": "Stationery", "tv": "Electronics",
-            "cigarette": "Accessories"}
+FEATURES = Features(
+    {
+        "image": HFImage(),
+        "collection": Value("string"),
+        "quality_assessment": {k: Value("int64") for k in ("compositeStructure", "objectConsistency", "imageQuality")},
+        "description": {
+            "item": Value("string"),
+            "description_0": Value("string"),
+            "description_1": Value("string"),
+            "category": Value("string"),
+            "description_valid": Value("bool"),
+        },
+    }
+)
+CATEGORY = {
+    "mug": "Kitchenware",
+    "bottle": "Kitchenware",
+    "vase": "Home Decor",
+    "clock": "Home Decor",
+    "ball": "Sports Equipment",
+    "teddy": "Toys",
+    "balloon": "Toys",
+    "book": "Stationery",
+    "tv": "Electronics",
+    "cigarette": "Accessories",
+}
 LEFT, RIGHT = (8, 8, 520, 520), (528, 8, 1040, 520)
 
 
@@ -61,13 +78,20 @@ def write_subjects(root: Path, seed: int, cfg: dict, faults: FaultLog | None, tr
         img, scenes = composite(inst, rng_for(seed, "subjects200k", str(k)), cfg["panel"])
         item = inst.description.title()
         d0, d1 = (f"The {inst.description} stands {SCENE_TEXT[s]}, seen from a slight angle." for s in scenes)
-        rows.append({
-            "image": {"bytes": jpeg_bytes(img), "path": None},
-            "collection": "collection_1" if rng.random() < 0.25 else "collection_2",
-            "quality_assessment": {"compositeStructure": 5, "objectConsistency": 5, "imageQuality": 5},
-            "description": {"item": item, "description_0": d0, "description_1": d1, "category": CATEGORY[inst.shape],
-                            "description_valid": True},
-        })
+        rows.append(
+            {
+                "image": {"bytes": jpeg_bytes(img), "path": None},
+                "collection": "collection_1" if rng.random() < 0.25 else "collection_2",
+                "quality_assessment": {"compositeStructure": 5, "objectConsistency": 5, "imageQuality": 5},
+                "description": {
+                    "item": item,
+                    "description_0": d0,
+                    "description_1": d1,
+                    "category": CATEGORY[inst.shape],
+                    "description_valid": True,
+                },
+            }
+        )
     n_shards = cfg["shards"]
     names = [f"data/train-{i:05d}-of-{n_shards:05d}.parquet" for i in range(n_shards)]
     per = -(-len(rows) // n_shards)
@@ -96,7 +120,12 @@ def _inject(rows: list[dict], names: list[str], per: int, rng, log: FaultLog) ->
     rows[2]["quality_assessment"] = {"compositeStructure": 5, "objectConsistency": 3, "imageQuality": 4}
     add(2, "quality_low", "filter", detail="objectConsistency 3, imageQuality 4 (filter case)")
     rows[3]["description"] = {**rows[3]["description"], "description_valid": False}
-    add(3, "description_invalid", "filter", detail="description_valid is false (rejected when require_valid_description)")
+    add(
+        3,
+        "description_invalid",
+        "filter",
+        detail="description_valid is false (rejected when require_valid_description)",
+    )
     with Image.open(io.BytesIO(rows[4]["image"]["bytes"])) as im:
         rows[4]["image"] = {"bytes": truncated_jpeg(im), "path": None}
     add(4, "image_truncated", "decode", "JPEG bytes cut mid-scan")

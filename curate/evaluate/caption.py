@@ -109,13 +109,23 @@ def default_top_k(queries: dict[str, list[str]]) -> int:
     return 4 if max(len(c) for c in queries.values()) > 2 else 2
 
 
-def retrieved_demos(db: Database, db_path: Path, images: list[Image.Image], opts: CaptionOptions, k: int) -> list[list[Demo]]:
+def retrieved_demos(
+    db: Database, db_path: Path, images: list[Image.Image], opts: CaptionOptions, k: int
+) -> list[list[Demo]]:
     from curate.evaluate.retrieval import open_retriever
 
     if opts.clip is None:
         raise UserError("--setting retrieval needs --clip (the CLIP folder the database was built with)")
-    retriever = open_retriever(db, db_path, opts.clip, detector=opts.detector, detector_text=opts.detector_text,
-                               device=opts.device, conf=opts.detector_conf, imgsz=opts.detector_imgsz)
+    retriever = open_retriever(
+        db,
+        db_path,
+        opts.clip,
+        detector=opts.detector,
+        detector_text=opts.detector_text,
+        device=opts.device,
+        conf=opts.detector_conf,
+        imgsz=opts.detector_imgsz,
+    )
     return [[_demo(db, h.concept, h.image) for h in row] for row in retriever.retrieve(images, k)]
 
 
@@ -125,7 +135,9 @@ def build_messages(demos: list[Demo], question: str, *, name_hint: bool = False)
         content.append({"type": "image"})
         content.append({"type": "text", "text": f"{i}. Name: <{d.name}>, Info: {d.info}"})
     content.append({"type": "image"})
-    content.append({"type": "text", "text": f"This is the query image. {question}" + (f" {NAME_HINT}" if name_hint else "")})
+    content.append(
+        {"type": "text", "text": f"This is the query image. {question}" + (f" {NAME_HINT}" if name_hint else "")}
+    )
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": content}]
 
 
@@ -160,7 +172,9 @@ def check_model_folder(path: Path) -> Path:
 class QwenCaptioner:
     """A Qwen2.5-VL model (or base + LoRA adapter) with its processor, for greedy captioning."""
 
-    def __init__(self, path: Path, *, base_model: Path | None = None, device: str | None = None, max_pixels: int = 1024 * 28 * 28):
+    def __init__(
+        self, path: Path, *, base_model: Path | None = None, device: str | None = None, max_pixels: int = 1024 * 28 * 28
+    ):
         import torch
         from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
@@ -175,7 +189,9 @@ class QwenCaptioner:
             declared = json.loads((path / "adapter_config.json").read_text()).get("base_model_name_or_path")
             base = Path(base_model) if base_model else Path(declared or "")
             if not (base / "config.json").is_file():
-                raise UserError(f"{path}: the adapter's base model {str(base)!r} is not a local model folder; pass --base-model")
+                raise UserError(
+                    f"{path}: the adapter's base model {str(base)!r} is not a local model folder; pass --base-model"
+                )
         try:
             model = Qwen2_5_VLForConditionalGeneration.from_pretrained(base, dtype=dtype)
             if adapter:
@@ -209,9 +225,18 @@ def _run_key(model: Path, db_path: Path, queries: dict, opts: CaptionOptions, k:
     model = Path(model)
     ident = {
         "model": [str(model.resolve()), model_fingerprint(model)],
-        "base_model": str(opts.base_model), "database": hashlib.sha256(db_file.read_bytes()).hexdigest(), "queries": queries,
-        "setting": opts.setting, "top_k": k, "seed": opts.seed, "name_hint": opts.name_hint, "max_new_tokens": opts.max_new_tokens,
-        "max_pixels": opts.max_pixels, "clip": str(opts.clip), "detector": str(opts.detector), "detector_text": str(opts.detector_text),
+        "base_model": str(opts.base_model),
+        "database": hashlib.sha256(db_file.read_bytes()).hexdigest(),
+        "queries": queries,
+        "setting": opts.setting,
+        "top_k": k,
+        "seed": opts.seed,
+        "name_hint": opts.name_hint,
+        "max_new_tokens": opts.max_new_tokens,
+        "max_pixels": opts.max_pixels,
+        "clip": str(opts.clip),
+        "detector": str(opts.detector),
+        "detector_text": str(opts.detector_text),
     }
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 

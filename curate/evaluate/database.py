@@ -54,7 +54,10 @@ class Database:
 
     def to_json(self) -> dict:
         return {
-            "concept_dict": {c.key: {"name": c.name, "image": c.images[0], "info": c.info, "category": c.category} for c in self.concepts.values()},
+            "concept_dict": {
+                c.key: {"name": c.name, "image": c.images[0], "info": c.info, "category": c.category}
+                for c in self.concepts.values()
+            },
             "path_to_concept": {img: c.key for c in self.concepts.values() for img in c.images},
         }
 
@@ -78,10 +81,10 @@ def load_database(path: Path) -> Database:
 def _parse_json_db(data, file: Path) -> tuple[list[Concept], list[tuple[str, str | None, str]]]:
     """Concepts of a RAP/RePIC database.json (paths as written) and (key, image, reason) problems."""
     if not isinstance(data, dict) or not isinstance(data.get("concept_dict"), dict):
-        raise UserError(f"{file}: not a RAP/RePIC database (expected an object with a \"concept_dict\" object)")
+        raise UserError(f'{file}: not a RAP/RePIC database (expected an object with a "concept_dict" object)')
     p2c = data.get("path_to_concept") or {}
     if not isinstance(p2c, dict):
-        raise UserError(f"{file}: \"path_to_concept\" must be an object {{image_path: \"<concept>\"}}")
+        raise UserError(f'{file}: "path_to_concept" must be an object {{image_path: "<concept>"}}')
     concepts, problems = [], []
     for key, entry in data["concept_dict"].items():
         if not isinstance(entry, dict):
@@ -134,7 +137,7 @@ def _scan_folder(source: Path) -> tuple[list[Concept], list[tuple[str, str | Non
 def _locate(image: str, base: Path) -> Path | None:
     """Find a database image: absolute, relative to the database file, to the working directory, or by file name next to the database."""
     p = Path(image)
-    for cand in ([p] if p.is_absolute() else [base / p, Path.cwd() / p, base / p.name]):
+    for cand in [p] if p.is_absolute() else [base / p, Path.cwd() / p, base / p.name]:
         if cand.is_file():
             return cand
     return None
@@ -151,7 +154,9 @@ class BuildReport:
     out: Path
 
 
-def build_database(source: Path, out: Path, clip: Path, *, device: str | None = None, batch_size: int = 32) -> BuildReport:
+def build_database(
+    source: Path, out: Path, clip: Path, *, device: str | None = None, batch_size: int = 32
+) -> BuildReport:
     """Validate a concept folder or an existing database.json, copy its images, write database + index."""
     source, out = Path(source), Path(out)
     if source.is_dir() and not (source / DB_FILE).is_file():
@@ -172,7 +177,9 @@ def build_database(source: Path, out: Path, clip: Path, *, device: str | None = 
     kept: list[tuple[Concept, list[Path]]] = []
     for c in progress.track(concepts, "Checking images"):
         if c.key.lower() in seen:
-            quarantine.append({"concept": c.key, "image": None, "reason": f"duplicate_name (same as {seen[c.key.lower()]})"})
+            quarantine.append(
+                {"concept": c.key, "image": None, "reason": f"duplicate_name (same as {seen[c.key.lower()]})"}
+            )
             continue
         good = []
         for img in c.images:
@@ -244,7 +251,12 @@ class EmbeddingIndex:
 
     def save(self, folder: Path) -> None:
         np.save(folder / VECTORS_FILE, self.vectors.astype(np.float32))
-        meta = {"format": INDEX_FORMAT, "clip_fingerprint": self.clip_fingerprint, "dim": int(self.vectors.shape[1]), "rows": [{"image": i, "concept": c} for i, c in zip(self.images, self.concepts)]}
+        meta = {
+            "format": INDEX_FORMAT,
+            "clip_fingerprint": self.clip_fingerprint,
+            "dim": int(self.vectors.shape[1]),
+            "rows": [{"image": i, "concept": c} for i, c in zip(self.images, self.concepts)],
+        }
         write_json_atomic(folder / INDEX_FILE, meta)
 
     @classmethod
@@ -265,4 +277,6 @@ class EmbeddingIndex:
 
     def check_model(self, embedder) -> None:
         if embedder.fingerprint != self.clip_fingerprint:
-            raise UserError(f"the database index was built with a different CLIP model than {embedder.path}; use the same --clip as `repic db build`")
+            raise UserError(
+                f"the database index was built with a different CLIP model than {embedder.path}; use the same --clip as `repic db build`"
+            )

@@ -57,7 +57,9 @@ def present_concepts(caption: str, pool: Iterable[str], *, case_sensitive: bool 
     return found
 
 
-def predict(caption: str, truths: Sequence[str], pool: Iterable[str], *, case_sensitive: bool = False) -> list[str | None]:
+def predict(
+    caption: str, truths: Sequence[str], pool: Iterable[str], *, case_sensitive: bool = False
+) -> list[str | None]:
     """One prediction per ground-truth concept: its bare name, ``MISS`` or None."""
     pool = list(pool)
     present = present_concepts(caption, pool, case_sensitive=case_sensitive)
@@ -80,7 +82,13 @@ class GroundingScore:
 
     def summary(self) -> dict:
         """The ``--format json`` object."""
-        return {"precision": self.precision, "recall": self.recall, "f1": self.f1, "records": self.records, "targets": self.targets}
+        return {
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "records": self.records,
+            "targets": self.targets,
+        }
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -26,7 +26,13 @@ class CaptionRecord:
     extra: tuple = field(default_factory=tuple)
 
     def to_json(self) -> list:
-        return [self.image, list(self.concepts), self.caption, self.prompt if self.prompt is not None else "", *self.extra]
+        return [
+            self.image,
+            list(self.concepts),
+            self.caption,
+            self.prompt if self.prompt is not None else "",
+            *self.extra,
+        ]
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,9 @@ def load_records(path: Path, *, skip_bad: bool = False) -> tuple[list[CaptionRec
     if bad and not skip_bad:
         first = bad[0]
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-        raise UserError(f"{path}: record {first.index}: {first.reason}{more}; pass --skip-bad to skip malformed records")
+        raise UserError(
+            f"{path}: record {first.index}: {first.reason}{more}; pass --skip-bad to skip malformed records"
+        )
     return records, bad
 
 
@@ -117,10 +125,16 @@ def load_queries(path: Path) -> dict[str, list[str]]:
     """Read a query file ``{image_path: [concepts]}`` (insertion order kept)."""
     data = read_json(path, "query file")
     if not isinstance(data, dict):
-        raise UserError(f"{path}: a query file must be a JSON object {{image_path: [concepts]}}, got a JSON {type(data).__name__}")
+        raise UserError(
+            f"{path}: a query file must be a JSON object {{image_path: [concepts]}}, got a JSON {type(data).__name__}"
+        )
     out: dict[str, list[str]] = {}
     for image, concepts in data.items():
-        if not isinstance(concepts, list) or not concepts or not all(isinstance(c, str) and c.strip() for c in concepts):
+        if (
+            not isinstance(concepts, list)
+            or not concepts
+            or not all(isinstance(c, str) and c.strip() for c in concepts)
+        ):
             raise UserError(f"{path}: query {image!r}: concepts must be a non-empty list of names")
         out[image] = list(concepts)
     if not out:

@@ -114,7 +114,16 @@ class ClipEmbedder:
 class RegionDetector:
     """Candidate boxes from ultralytics YOLO / YOLO-World weights at a path (never downloaded)."""
 
-    def __init__(self, weights: Path | str, *, device: str | None = None, conf: float = 0.1, imgsz: int = 640, max_regions: int = 16, batch_size: int = 8):
+    def __init__(
+        self,
+        weights: Path | str,
+        *,
+        device: str | None = None,
+        conf: float = 0.1,
+        imgsz: int = 640,
+        max_regions: int = 16,
+        batch_size: int = 8,
+    ):
         weights = Path(weights)
         if not weights.is_file():
             raise UserError(f"detector weights not found: {weights} (a local YOLO or YOLO-World .pt file)")
@@ -124,7 +133,9 @@ class RegionDetector:
         try:
             self.model = YOLO(str(weights))
         except Exception as exc:  # ultralytics raises many kinds for a bad file
-            raise UserError(f"cannot load detector weights {weights}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+            raise UserError(
+                f"cannot load detector weights {weights}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            ) from None
         self.device = device or default_device()
         self.conf, self.imgsz, self.max_regions, self.batch_size = conf, imgsz, max_regions, max(1, batch_size)
 
@@ -147,7 +158,9 @@ class RegionDetector:
         net = self.model.model
         width = int(net.txt_feats.shape[-1])
         if text_features.ndim != 2 or text_features.shape[0] != len(names) or text_features.shape[1] != width:
-            raise UserError(f"the text encoder gives {text_features.shape[-1]}-d embeddings but the YOLO-World model expects {width}-d")
+            raise UserError(
+                f"the text encoder gives {text_features.shape[-1]}-d embeddings but the YOLO-World model expects {width}-d"
+            )
         net.txt_feats = torch.as_tensor(text_features, dtype=torch.float32).unsqueeze(0)
         net.model[-1].nc = len(names)
         net.names = list(names)
@@ -158,7 +171,9 @@ class RegionDetector:
         out: list[list[tuple[float, float, float, float]]] = []
         for s in range(0, len(images), self.batch_size):
             batch = [im.convert("RGB") for im in images[s : s + self.batch_size]]
-            results = self.model.predict(source=batch, conf=self.conf, imgsz=self.imgsz, device=self.device, verbose=False, save=False)
+            results = self.model.predict(
+                source=batch, conf=self.conf, imgsz=self.imgsz, device=self.device, verbose=False, save=False
+            )
             for res in results:
                 xyxy = res.boxes.xyxy.cpu().numpy().astype(float)
                 confs = res.boxes.conf.cpu().numpy()
@@ -172,9 +187,9 @@ def crop_regions(image: Image.Image, boxes: Sequence[tuple[float, float, float, 
     w, h = image.size
     crops = [image]
     for x1, y1, x2, y2 in boxes:
-        l, t, r, b = max(0, round(x1)), max(0, round(y1)), min(w, round(x2)), min(h, round(y2))
-        if r - l >= MIN_REGION_PX and b - t >= MIN_REGION_PX:
-            crops.append(image.crop((l, t, r, b)))
+        left, t, r, b = max(0, round(x1)), max(0, round(y1)), min(w, round(x2)), min(h, round(y2))
+        if r - left >= MIN_REGION_PX and b - t >= MIN_REGION_PX:
+            crops.append(image.crop((left, t, r, b)))
     return crops
 
 
@@ -185,7 +200,9 @@ class Hit:
     distance: float
 
 
-def rank_concepts(queries: np.ndarray, index: np.ndarray, concepts: Sequence[str], images: Sequence[str], k: int) -> list[Hit]:
+def rank_concepts(
+    queries: np.ndarray, index: np.ndarray, concepts: Sequence[str], images: Sequence[str], k: int
+) -> list[Hit]:
     """Top-k concepts by the smallest Euclidean distance between any query row and any of the concept's rows.
 
     Ties go to the earlier index row, so the ranking is deterministic.
@@ -236,8 +253,17 @@ class Retriever:
         return results
 
 
-def open_retriever(db, db_path: Path, clip: Path | None, *, detector: Path | None = None, detector_text: Path | None = None,
-                   device: str | None = None, conf: float = 0.1, imgsz: int = 640) -> Retriever:
+def open_retriever(
+    db,
+    db_path: Path,
+    clip: Path | None,
+    *,
+    detector: Path | None = None,
+    detector_text: Path | None = None,
+    device: str | None = None,
+    conf: float = 0.1,
+    imgsz: int = 640,
+) -> Retriever:
     """A Retriever for a built database (``db`` loaded from ``db_path``): CLIP, optional detector and its vocabulary."""
     from curate.evaluate.database import EmbeddingIndex
 

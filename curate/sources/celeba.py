@@ -32,10 +32,9 @@ import polars as pl
 
 from curate import progress
 from curate.errors import UserError
-from curate.sources.common import safe_join, xywh_to_xyxy
-from curate.sources.common import check_image
+from curate.sources.common import check_image, safe_join, xywh_to_xyxy
+from curate.sources.tables import SCHEMAS, SourceTables, conform, from_rows, quarantine_row
 from curate.sources.textfiles import Listing, parse_int, read_listing
-from curate.tables import SCHEMAS, SourceTables, conform, from_rows, quarantine_row
 
 CACHE_VERSION = 1
 IDENTITY_FILE = "identity_CelebA.txt"
@@ -95,10 +94,16 @@ class _Reader:
         spec = self.spec
         unknown = sorted(set(spec.splits) - set(PARTITIONS.values()))
         if unknown:
-            raise UserError(f"celeba source {self.name!r}: unknown split(s) {', '.join(unknown)} (CelebA has train, val, test)")
+            raise UserError(
+                f"celeba source {self.name!r}: unknown split(s) {', '.join(unknown)} (CelebA has train, val, test)"
+            )
         identities = self.keyed(self.listing(IDENTITY_FILE, 1, counted=False), None, _parse_identity)
         splits = self.keyed(self.listing(PARTITION_FILE, 1, counted=False), identities, _parse_partition)
-        boxes = self.keyed(self.listing(BBOX_FILE, 4, counted=True), identities, _parse_box) if spec.images == "wild" else {}
+        boxes = (
+            self.keyed(self.listing(BBOX_FILE, 4, counted=True), identities, _parse_box)
+            if spec.images == "wild"
+            else {}
+        )
         attrs = None
         if (spec.root / ATTR_FILE).is_file():
             lst = self.listing(ATTR_FILE, None, counted=True)
@@ -138,28 +143,47 @@ class _Reader:
                 if box is None:
                     self.bad(image, reason, f"{image}: x_1 y_1 width height = {list(raw)}, image size {size}")
                     continue
-                for k, v in zip(("image_id", "x1", "y1", "x2", "y2", "area", "identity"), (image_id, *box, float(raw[2] * raw[3]), identity)):
+                for k, v in zip(
+                    ("image_id", "x1", "y1", "x2", "y2", "area", "identity"),
+                    (image_id, *box, float(raw[2] * raw[3]), identity),
+                ):
                     obj[k].append(v)
-            for k, v in (("image_id", image_id), ("path", path), ("width", size[0] if size else None),
-                         ("height", size[1] if size else None), ("split", split), ("identity", identity)):
+            for k, v in (
+                ("image_id", image_id),
+                ("path", path),
+                ("width", size[0] if size else None),
+                ("height", size[1] if size else None),
+                ("split", split),
+                ("identity", identity),
+            ):
                 img[k].append(v)
             if attrs is not None and image in attrs:
                 attr["image_id"].append(image_id)
                 attr["attributes"].append(attrs[image])
 
-        tables = {"images": self.frame("images", img),
-                  "identities": self.frame("identities", {"image_id": img["image_id"], "identity": img["identity"]}),
-                  "quarantine": from_rows("quarantine", self.quarantine)}
+        tables = {
+            "images": self.frame("images", img),
+            "identities": self.frame("identities", {"image_id": img["image_id"], "identity": img["identity"]}),
+            "quarantine": from_rows("quarantine", self.quarantine),
+        }
         if spec.images == "wild":
             corners = pl.DataFrame({k: pl.Series(obj.pop(k), dtype=pl.Float64) for k in ("x1", "y1", "x2", "y2")})
             bbox = corners.select(pl.concat_list(pl.all()).list.to_array(4)).to_series().alias("bbox")
-            tables["objects"] = self.frame("objects", {**obj, "object_id": obj["image_id"]}, category="face",
-                                           iscrowd=False, isfake=False, isreflected=False).with_columns(bbox=bbox)
+            tables["objects"] = self.frame(
+                "objects",
+                {**obj, "object_id": obj["image_id"]},
+                category="face",
+                iscrowd=False,
+                isfake=False,
+                isreflected=False,
+            ).with_columns(bbox=bbox)
         if attrs is not None:
             joined = pl.Series("attributes", attr["attributes"], dtype=pl.String)
             tables["attributes"] = pl.DataFrame({"image_id": pl.Series(attr["image_id"], dtype=pl.String)}).select(
-                source=pl.lit(self.name), image_id=pl.col("image_id"),
-                attributes=joined.str.split(" ").list.eval(pl.element().filter(pl.element() != "")))
+                source=pl.lit(self.name),
+                image_id=pl.col("image_id"),
+                attributes=joined.str.split(" ").list.eval(pl.element().filter(pl.element() != "")),
+            )
             tables["attributes"] = tables["attributes"].cast(ATTRIBUTES_SCHEMA)
         return SourceTables(source=self.name, kind="celeba", tables=tables)
 

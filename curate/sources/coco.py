@@ -22,7 +22,7 @@ from curate.errors import UserError
 from curate.recipe import CocoSource
 from curate.sources.cocojson import CocoCollector
 from curate.sources.common import resolver
-from curate.tables import SourceTables
+from curate.sources.tables import SourceTables
 
 SECTIONS = ("images", "annotations", "categories")
 
@@ -43,10 +43,14 @@ def load_coco_json(path: Path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: not valid JSON ({str(e).splitlines()[0]})") from None
     if not isinstance(data, dict):
-        raise UserError(f"{path}: the top level is a JSON {type(data).__name__}, expected an object with images/annotations/categories")
+        raise UserError(
+            f"{path}: the top level is a JSON {type(data).__name__}, expected an object with images/annotations/categories"
+        )
     missing = [k for k in SECTIONS if k not in data]
     if missing:
-        raise UserError(f"{path}: missing the {', '.join(repr(k) for k in missing)} section(s) of a COCO annotation file")
+        raise UserError(
+            f"{path}: missing the {', '.join(repr(k) for k in missing)} section(s) of a COCO annotation file"
+        )
     for k in SECTIONS:
         if not isinstance(data[k], list):
             raise UserError(f"{path}: {k!r} must be a JSON list, got {type(data[k]).__name__}")
@@ -70,13 +74,20 @@ def _checked_crowds(coll: CocoCollector, anns: list, images: list):
     for a in anns:
         if type(a) is dict and a.get("iscrowd") == 1 and isinstance(a.get("segmentation"), dict):
             if sizes is None:
-                sizes = {im["id"]: (im.get("height"), im.get("width")) for im in images if type(im) is dict and type(im.get("id")) is int}
+                sizes = {
+                    im["id"]: (im.get("height"), im.get("width"))
+                    for im in images
+                    if type(im) is dict and type(im.get("id")) is int
+                }
             problem, area = _rle_problem(a["segmentation"], sizes.get(a.get("image_id")))
             if problem:
                 aid = a.get("id")
                 coll.n_anns += 1
-                coll.reject(aid if type(aid) is int else f"annotations[{coll.n_anns - 1}]", "segmentation_malformed",
-                            f"crowd annotation {aid}: {problem}")
+                coll.reject(
+                    aid if type(aid) is int else f"annotations[{coll.n_anns - 1}]",
+                    "segmentation_malformed",
+                    f"crowd annotation {aid}: {problem}",
+                )
                 continue
             if area is not None and not isinstance(a.get("area"), (int, float)):
                 a["area"] = area

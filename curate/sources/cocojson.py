@@ -25,17 +25,34 @@ import polars as pl
 
 from curate import progress
 from curate.sources.common import check_image, xywh_to_xyxy
-from curate.tables import SourceTables, conform, from_rows, quarantine_row
+from curate.sources.tables import SourceTables, conform, from_rows, quarantine_row
 
 NUM = (int, float)
 BIT = (0, 1)
 SLACK = 1.0  # same tolerance as xywh_to_xyxy
 _I64 = 2**63
 # image status codes (index into IMAGE_REASONS); 0 = fine
-IMAGE_REASONS = ["", "wrong_type", "path_traversal", "image_missing", "image_unreadable", "image_truncated", "image_size_mismatch"]
+IMAGE_REASONS = [
+    "",
+    "wrong_type",
+    "path_traversal",
+    "image_missing",
+    "image_unreadable",
+    "image_truncated",
+    "image_size_mismatch",
+]
 # annotation reason codes, in priority order (first match wins); 0 = kept, -1 = outside the ``limit``
-ANN_REASONS = ["", "annotation_id_duplicate", "image_unknown", *IMAGE_REASONS[1:], "category_unknown",
-               "bbox_nan", "bbox_negative", "bbox_zero_area", "bbox_out_of_bounds"]
+ANN_REASONS = [
+    "",
+    "annotation_id_duplicate",
+    "image_unknown",
+    *IMAGE_REASONS[1:],
+    "category_unknown",
+    "bbox_nan",
+    "bbox_negative",
+    "bbox_zero_area",
+    "bbox_out_of_bounds",
+]
 _A = {r: i for i, r in enumerate(ANN_REASONS)}
 
 
@@ -63,9 +80,15 @@ class CocoCollector:
             cid = rec.get("id") if type(rec) is dict else None
             name = rec.get("name") if type(rec) is dict else None
             if type(cid) is not int or type(name) is not str:
-                self.reject(f"categories[{i}]", "wrong_type", f"category record needs an integer id and a string name, got {_short(rec)}")
+                self.reject(
+                    f"categories[{i}]",
+                    "wrong_type",
+                    f"category record needs an integer id and a string name, got {_short(rec)}",
+                )
             elif cid in self.cats:
-                self.reject(cid, "category_id_duplicate", f"category {cid} {name!r} repeats the id of {self.cats[cid]!r}")
+                self.reject(
+                    cid, "category_id_duplicate", f"category {cid} {name!r} repeats the id of {self.cats[cid]!r}"
+                )
             else:
                 self.cats[cid] = name  # name kept exactly (typos, trailing spaces)
 
@@ -100,7 +123,14 @@ class CocoCollector:
 
     def add_annotations(self, recs: Iterable) -> None:
         """Fast path for well-typed records; anything else goes to :meth:`_bad_annotation`."""
-        ids, imgs, cats, boxes, areas, flags = self.ann_id, self.ann_img, self.ann_cat, self.ann_box, self.ann_area, self.ann_flags
+        ids, imgs, cats, boxes, areas, flags = (
+            self.ann_id,
+            self.ann_img,
+            self.ann_cat,
+            self.ann_box,
+            self.ann_area,
+            self.ann_flags,
+        )
         nan = math.nan
         for a in recs:
             self.n_anns += 1
@@ -108,9 +138,21 @@ class CocoCollector:
                 aid, iid, cid, b = a["id"], a["image_id"], a["category_id"], a["bbox"]
                 area = a.get("area", nan)
                 c, f, r = a.get("iscrowd", 0), a.get("isfake", 0), a.get("isreflected", 0)
-                if (type(aid) is not int or type(iid) is not int or type(cid) is not int or type(b) is not list or len(b) != 4
-                        or type(b[0]) not in NUM or type(b[1]) not in NUM or type(b[2]) not in NUM or type(b[3]) not in NUM
-                        or (type(area) not in NUM and area is not None) or c not in BIT or f not in BIT or r not in BIT):
+                if (
+                    type(aid) is not int
+                    or type(iid) is not int
+                    or type(cid) is not int
+                    or type(b) is not list
+                    or len(b) != 4
+                    or type(b[0]) not in NUM
+                    or type(b[1]) not in NUM
+                    or type(b[2]) not in NUM
+                    or type(b[3]) not in NUM
+                    or (type(area) not in NUM and area is not None)
+                    or c not in BIT
+                    or f not in BIT
+                    or r not in BIT
+                ):
                     raise TypeError
                 ids.append(aid)
                 imgs.append(iid)
@@ -121,17 +163,21 @@ class CocoCollector:
                 self._rollback()
                 self._bad_annotation(a, self.n_anns - 1)
                 continue
-            flags.append((1 if c else 0) | (2 if f else 0) | (4 if r else 0))  # appended last: marks the record complete
+            flags.append(
+                (1 if c else 0) | (2 if f else 0) | (4 if r else 0)
+            )  # appended last: marks the record complete
 
     def _rollback(self) -> None:
         n = len(self.ann_flags)
         for arr in (self.ann_id, self.ann_img, self.ann_cat, self.ann_area):
             del arr[n:]
-        del self.ann_box[4 * n:]
+        del self.ann_box[4 * n :]
 
     def _bad_annotation(self, a: object, index: int) -> None:
         if type(a) is not dict:
-            return self.reject(f"annotations[{index}]", "wrong_type", f"annotation record is not an object: {_short(a)}")
+            return self.reject(
+                f"annotations[{index}]", "wrong_type", f"annotation record is not an object: {_short(a)}"
+            )
         aid = a.get("id")
         rid = aid if type(aid) is int else f"annotations[{index}]"
         for key in ("id", "image_id", "category_id"):
@@ -140,7 +186,9 @@ class CocoCollector:
                 return self.reject(rid, "wrong_type", f"annotation {key} must be an integer, got {v!r}")
         box, reason = xywh_to_xyxy(a.get("bbox"), None, None, slack=math.inf)
         if box is None and reason == "bbox_malformed":
-            return self.reject(rid, reason, f"annotation bbox must be 4 numbers [x, y, w, h], got {_short(a.get('bbox'))}")
+            return self.reject(
+                rid, reason, f"annotation bbox must be 4 numbers [x, y, w, h], got {_short(a.get('bbox'))}"
+            )
         for key in ("area", "iscrowd", "isfake", "isreflected"):
             if key in a:
                 v = a[key]
@@ -159,7 +207,9 @@ class CocoCollector:
         status = np.array(self.img_status, dtype=np.int8)
         first = _first_occurrence(ids)
         for i in np.flatnonzero(~first & (status == 0)):
-            self.reject(int(ids[i]), "image_id_duplicate", f"image {ids[i]} repeats an earlier image id; the first one is kept")
+            self.reject(
+                int(ids[i]), "image_id_duplicate", f"image {ids[i]} repeats an earlier image id; the first one is kept"
+            )
         ok = first & (status == 0)
         keep = ok & (np.cumsum(ok) <= limit) if limit else ok.copy()
         width = np.array(self.img_w, dtype=np.int64)
@@ -167,9 +217,17 @@ class CocoCollector:
         if verify != "none":
             self._verify(np.flatnonzero(keep), paths, width, height, status, keep, verify)
         tables = {
-            "images": conform("images", pl.DataFrame({
-                "image_id": pl.Series(ids[keep]).cast(pl.String), "path": paths.filter(pl.Series(keep)),
-                "width": width[keep], "height": height[keep]}).with_columns(source=pl.lit(self.source), split=pl.lit(split))),
+            "images": conform(
+                "images",
+                pl.DataFrame(
+                    {
+                        "image_id": pl.Series(ids[keep]).cast(pl.String),
+                        "path": paths.filter(pl.Series(keep)),
+                        "width": width[keep],
+                        "height": height[keep],
+                    }
+                ).with_columns(source=pl.lit(self.source), split=pl.lit(split)),
+            ),
         }
         tables["objects"], ann_q = self._objects(ids[first], status[first], keep[first], width[first], height[first])
         self.annotation_quarantine = ann_q  # the rejected well-typed annotations alone (record_id = annotation id)
@@ -182,8 +240,16 @@ class CocoCollector:
             size, reason = check_image(path, mode, (int(width[i]), int(height[i])))
             if reason:
                 status[i], keep[i] = IMAGE_REASONS.index(reason), False
-                self.reject(int(self.img_id[i]), reason, f"image {self.img_id[i]}: {path}"
-                            + (f" is {size[0]}x{size[1]}, the JSON says {width[i]}x{height[i]}" if reason == "image_size_mismatch" else ""))
+                self.reject(
+                    int(self.img_id[i]),
+                    reason,
+                    f"image {self.img_id[i]}: {path}"
+                    + (
+                        f" is {size[0]}x{size[1]}, the JSON says {width[i]}x{height[i]}"
+                        if reason == "image_size_mismatch"
+                        else ""
+                    ),
+                )
 
     def _objects(self, img_ids, img_status, img_keep, img_w, img_h) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Decide every annotation (vectorized), then build the objects table column by column, freeing each
@@ -198,7 +264,12 @@ class CocoCollector:
             found = img_ids[img] == iid
         else:
             img, found = np.zeros(n, np.int64), np.zeros(n, bool)
-            img_status, img_keep, img_w, img_h = np.zeros(1, np.int8), np.zeros(1, bool), np.zeros(1, np.int64), np.zeros(1, np.int64)
+            img_status, img_keep, img_w, img_h = (
+                np.zeros(1, np.int8),
+                np.zeros(1, bool),
+                np.zeros(1, np.int64),
+                np.zeros(1, np.int64),
+            )
         st = img_status[img]
         code[found & (st == 0) & ~img_keep[img]] = -1  # image outside ``limit``: not read, not bad
         _set(code, ~_first_occurrence(aid), "annotation_id_duplicate")
@@ -247,11 +318,30 @@ class CocoCollector:
 
     def _ann_quarantine(self, bad, aid, iid, cid, box, code) -> pl.DataFrame:
         b = box[bad]
-        df = pl.DataFrame({"record_id": pl.Series(aid[bad]).cast(pl.String),
-                           "reason": pl.Series(ANN_REASONS, dtype=pl.String).gather(code[bad].astype(np.int64)),
-                           "i": iid[bad], "c": cid[bad], "x": b[:, 0], "y": b[:, 1], "w": b[:, 2], "h": b[:, 3]})
-        detail = pl.format("annotation {} of image {} (category {}, bbox [{}, {}, {}, {}]): {} ({})",
-                           "record_id", "i", "c", "x", "y", "w", "h", "reason", pl.lit(self.file))
+        df = pl.DataFrame(
+            {
+                "record_id": pl.Series(aid[bad]).cast(pl.String),
+                "reason": pl.Series(ANN_REASONS, dtype=pl.String).gather(code[bad].astype(np.int64)),
+                "i": iid[bad],
+                "c": cid[bad],
+                "x": b[:, 0],
+                "y": b[:, 1],
+                "w": b[:, 2],
+                "h": b[:, 3],
+            }
+        )
+        detail = pl.format(
+            "annotation {} of image {} (category {}, bbox [{}, {}, {}, {}]): {} ({})",
+            "record_id",
+            "i",
+            "c",
+            "x",
+            "y",
+            "w",
+            "h",
+            "reason",
+            pl.lit(self.file),
+        )
         return conform("quarantine", df.with_columns(detail=detail, source=pl.lit(self.source), stage=pl.lit("index")))
 
 

@@ -31,13 +31,19 @@ def resolver(root: Path):
     return resolve
 
 
-def xywh_to_xyxy(bbox, width: float | None, height: float | None, *, slack: float = 1.0) -> tuple[tuple[float, float, float, float] | None, str]:
+def xywh_to_xyxy(
+    bbox, width: float | None, height: float | None, *, slack: float = 1.0
+) -> tuple[tuple[float, float, float, float] | None, str]:
     """Validate a COCO ``[x, y, w, h]`` box; return (xyxy, "") or (None, reason).
 
     Reasons: ``bbox_malformed``, ``bbox_nan``, ``bbox_negative``, ``bbox_zero_area``,
     ``bbox_out_of_bounds`` (beyond the image by more than ``slack`` pixels).
     """
-    if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox):
+    if (
+        not isinstance(bbox, (list, tuple))
+        or len(bbox) != 4
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)
+    ):
         return None, "bbox_malformed"
     x, y, w, h = (float(v) for v in bbox)
     if not all(math.isfinite(v) for v in (x, y, w, h)):
@@ -63,7 +69,9 @@ def jpeg_complete(tail: bytes, head: bytes) -> bool:
     return not head.startswith(b"\xff\xd8") or b"\xff\xd9" in tail
 
 
-def check_image(path: Path | str, mode: str, expected: tuple[int, int] | None = None) -> tuple[tuple[int, int] | None, str]:
+def check_image(
+    path: Path | str, mode: str, expected: tuple[int, int] | None = None
+) -> tuple[tuple[int, int] | None, str]:
     """Check an image per ``verify_images`` mode: ``none``, ``exists``, ``header``.
 
     In ``header`` mode a JPEG without its end marker is ``image_truncated`` and, when ``expected``

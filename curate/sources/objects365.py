@@ -33,7 +33,7 @@ from curate import progress
 from curate.errors import UserError
 from curate.recipe import Objects365Source
 from curate.sources.cocojson import CocoCollector
-from curate.tables import SourceTables
+from curate.sources.tables import SourceTables
 
 CHUNK = 4 << 20  # bytes read at a time
 MAX_VALUE = 64 << 20  # a single JSON value larger than this is taken as a broken file
@@ -111,7 +111,7 @@ class _Stream:
         except UnicodeDecodeError as e:
             self.fail(f"not valid UTF-8 JSON ({e.reason})", len(self.buf))
         self.base += self.pos
-        self.buf, self.pos = self.buf[self.pos:] + text, 0
+        self.buf, self.pos = self.buf[self.pos :] + text, 0
         self.eof = not data
         return bool(data)
 
@@ -145,14 +145,18 @@ class _Stream:
     def expect(self, ch: str, what: str) -> None:
         c = self.peek()
         if c != ch:
-            self.fail(f"not valid JSON: expected {what}, found {c!r}" if c else f"not valid JSON: the file ends before {what}")
+            self.fail(
+                f"not valid JSON: expected {what}, found {c!r}" if c else f"not valid JSON: the file ends before {what}"
+            )
         self.pos += 1
 
     def read_object(self, handlers: dict) -> None:
         c = self.peek()
         if c != "{":
             kinds = {"": "empty", "[": "a JSON array"}
-            self.fail(f"the top level is {kinds.get(c, 'not a JSON object')}; expected an object with images/annotations/categories")
+            self.fail(
+                f"the top level is {kinds.get(c, 'not a JSON object')}; expected an object with images/annotations/categories"
+            )
         self.pos += 1
         seen = set()
         while self.peek() != "}":
@@ -180,7 +184,9 @@ class _Stream:
             self.fail("not valid JSON: extra data after the top-level object")
         missing = [k for k in SECTIONS if k not in seen]
         if missing:
-            raise UserError(f"{self.path}: missing the {', '.join(repr(k) for k in missing)} section(s) of a COCO-style annotation file")
+            raise UserError(
+                f"{self.path}: missing the {', '.join(repr(k) for k in missing)} section(s) of a COCO-style annotation file"
+            )
 
     def array_chunks(self):
         """Yield lists of the elements of the array whose '[' was just consumed, up to and including its ']'."""

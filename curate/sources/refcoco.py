@@ -35,7 +35,7 @@ from curate.sources import safe_pickle
 from curate.sources.coco import load_coco_json
 from curate.sources.cocojson import CocoCollector
 from curate.sources.common import check_image, resolver
-from curate.tables import SourceTables, from_rows, quarantine_row
+from curate.sources.tables import SourceTables, from_rows, quarantine_row
 
 CACHE_VERSION = 1
 
@@ -98,7 +98,9 @@ class Collector:
         return self.checked[image_id]
 
     def check_image(self, dataset: str, image_id: str, path: Path, expected=None) -> tuple[tuple[int, int] | None, str]:
-        return self.image_checked(dataset, image_id, str(path), lambda: check_image(path, self.spec.verify_images, expected))
+        return self.image_checked(
+            dataset, image_id, str(path), lambda: check_image(path, self.spec.verify_images, expected)
+        )
 
     def sentences(self, dataset: str, ref_id: str, raw) -> list[tuple[str, str]]:
         """Valid (sent_id, expression) pairs of a ref's sentence list; the others are quarantined."""
@@ -126,25 +128,46 @@ class Collector:
                 out.append((sid, " ".join(text.split())))
         return out
 
-    def add(self, *, dataset, split_by, ref_id, split, image: dict, obj: dict, sentences: list[tuple[str, str]]) -> None:
+    def add(
+        self, *, dataset, split_by, ref_id, split, image: dict, obj: dict, sentences: list[tuple[str, str]]
+    ) -> None:
         """Add one ref: its image and object (first occurrence wins) and one referring row per sentence."""
         if not sentences:
             return
         image_id, object_id = image["image_id"], obj["object_id"]
         self.images.setdefault(image_id, {"source": self.name, "split": split, **image})
-        self.objects.setdefault(object_id, {"source": self.name, "image_id": image_id, "isfake": False,
-                                            "isreflected": False, "identity": None, **obj})
+        self.objects.setdefault(
+            object_id,
+            {"source": self.name, "image_id": image_id, "isfake": False, "isreflected": False, "identity": None, **obj},
+        )
         for sid, text in sentences:
-            self.referring.append({"source": self.name, "dataset": dataset, "split_by": split_by, "ref_id": ref_id,
-                                   "sent_id": sid, "image_id": image_id, "object_id": object_id,
-                                   "category": obj["category"], "expression": text, "bbox": obj["bbox"], "split": split})
+            self.referring.append(
+                {
+                    "source": self.name,
+                    "dataset": dataset,
+                    "split_by": split_by,
+                    "ref_id": ref_id,
+                    "sent_id": sid,
+                    "image_id": image_id,
+                    "object_id": object_id,
+                    "category": obj["category"],
+                    "expression": text,
+                    "bbox": obj["bbox"],
+                    "split": split,
+                }
+            )
 
     def tables(self) -> SourceTables:
-        return SourceTables(source=self.name, kind="refcoco", tables={
-            "images": from_rows("images", list(self.images.values())),
-            "objects": from_rows("objects", list(self.objects.values())),
-            "referring": from_rows("referring", self.referring),
-            "quarantine": from_rows("quarantine", self.quarantine)})
+        return SourceTables(
+            source=self.name,
+            kind="refcoco",
+            tables={
+                "images": from_rows("images", list(self.images.values())),
+                "objects": from_rows("objects", list(self.objects.values())),
+                "referring": from_rows("referring", self.referring),
+                "quarantine": from_rows("quarantine", self.quarantine),
+            },
+        )
 
 
 # ---------------------------------------------------------------- pickle layout
@@ -183,7 +206,9 @@ class Instances:
         self.images: dict[int, dict] = {int(r["image_id"]): r for r in st.images.iter_rows(named=True)}
         self.anns: dict[int, dict] = {int(r["object_id"]): r for r in st.objects.iter_rows(named=True)}
         ann_q = coll.annotation_quarantine
-        self.bad_anns: dict[int, str] = {int(k): r for k, r in zip(ann_q["record_id"].to_list(), ann_q["reason"].to_list())}
+        self.bad_anns: dict[int, str] = {
+            int(k): r for k, r in zip(ann_q["record_id"].to_list(), ann_q["reason"].to_list())
+        }
 
 
 _REF_KEYS = {"ref_id": int, "ann_id": int, "image_id": int, "split": str, "sentences": list}
@@ -201,7 +226,11 @@ def _read_pickle_dataset(c: Collector, dataset: str) -> None:
     inst = Instances(inst_path, dataset, c, folder)
     for k, ref in enumerate(progress.track(refs, f"Indexing {c.name} ({dataset} {split_by})")):
         ref_id = str(ref.get("ref_id", f"#{k}")) if isinstance(ref, dict) else f"#{k}"
-        wrong = [key for key, t in _REF_KEYS.items() if not isinstance(ref, dict) or not isinstance(ref.get(key), t) or isinstance(ref.get(key), bool)]
+        wrong = [
+            key
+            for key, t in _REF_KEYS.items()
+            if not isinstance(ref, dict) or not isinstance(ref.get(key), t) or isinstance(ref.get(key), bool)
+        ]
         if wrong:
             c.bad(dataset, ref_id, "ref_malformed", f"refs[{k}]: missing or wrong type: {', '.join(wrong)}")
             continue
@@ -211,8 +240,12 @@ def _read_pickle_dataset(c: Collector, dataset: str) -> None:
         ann = inst.anns.get(aid)
         if ann is None:
             reason = inst.bad_anns.get(aid)
-            c.bad(dataset, ref_id, reason or "annotation_unknown",
-                  f"its annotation {aid} is quarantined" if reason else f"ann_id {aid} is not in instances.json")
+            c.bad(
+                dataset,
+                ref_id,
+                reason or "annotation_unknown",
+                f"its annotation {aid} is quarantined" if reason else f"ann_id {aid} is not in instances.json",
+            )
             continue
         if ann["image_id"] != str(iid):
             c.bad(dataset, ref_id, "image_mismatch", f"image_id {iid} is not the image of annotation {aid}")
@@ -227,11 +260,21 @@ def _read_pickle_dataset(c: Collector, dataset: str) -> None:
             c.bad(dataset, ref_id, reason, f"image {image_id}: {path}")
             continue
         width, height = size or (img["width"], img["height"])
-        c.add(dataset=dataset, split_by=split_by, ref_id=ref_id, split=ref["split"],
-              image={"image_id": image_id, "path": str(path), "width": width, "height": height},
-              obj={"object_id": str(aid), "category": ann["category"], "bbox": list(ann["bbox"]), "area": float(ann["area"]),
-                   "iscrowd": bool(ann["iscrowd"])},
-              sentences=c.sentences(dataset, ref_id, ref["sentences"]))
+        c.add(
+            dataset=dataset,
+            split_by=split_by,
+            ref_id=ref_id,
+            split=ref["split"],
+            image={"image_id": image_id, "path": str(path), "width": width, "height": height},
+            obj={
+                "object_id": str(aid),
+                "category": ann["category"],
+                "bbox": list(ann["bbox"]),
+                "area": float(ann["area"]),
+                "iscrowd": bool(ann["iscrowd"]),
+            },
+            sentences=c.sentences(dataset, ref_id, ref["sentences"]),
+        )
 
 
 def read(name: str, spec) -> SourceTables:

@@ -31,14 +31,16 @@ import pyarrow.parquet as pq
 from curate import progress
 from curate.errors import UserError
 from curate.imageio import parquet_ref
-from curate.sources.common import safe_join, xywh_to_xyxy
+from curate.sources.common import check_image_bytes, safe_join, xywh_to_xyxy
 from curate.sources.refcoco import Collector, coco_file_name, image_folder, wants_split
-from curate.sources.common import check_image_bytes
 
 LMMS = ("question_id", "image", "answer", "bbox", "file_name")
 JXU = ("ref_id", "ann_id", "image_id", "split", "sentences", "bbox")
-ALIASES = {"refcoco": ("refcoco", "RefCOCO"), "refcoco+": ("refcoco+", "refcocoplus", "RefCOCOplus"),
-           "refcocog": ("refcocog", "RefCOCOg")}
+ALIASES = {
+    "refcoco": ("refcoco", "RefCOCO"),
+    "refcoco+": ("refcoco+", "refcocoplus", "RefCOCOplus"),
+    "refcocog": ("refcocog", "RefCOCOg"),
+}
 BATCH_ROWS = 64
 _SHARD = re.compile(r"^([A-Za-z][A-Za-z0-9_]*?)-\d+-of-\d+$")
 _COCO_ID = re.compile(r"COCO_[a-z]+\d{4}_(\d{12})")
@@ -84,8 +86,10 @@ def _open(path: Path) -> tuple[pq.ParquetFile, str]:
         return pf, "jxu124"
     if set(LMMS) <= names:
         return pf, "lmms"
-    raise UserError(f"{path}: unknown RefCOCO Parquet layout: columns {sorted(names)} match neither "
-                    f"lmms-lab ({', '.join(LMMS)}) nor jxu124 ({', '.join(JXU)})")
+    raise UserError(
+        f"{path}: unknown RefCOCO Parquet layout: columns {sorted(names)} match neither "
+        f"lmms-lab ({', '.join(LMMS)}) nor jxu124 ({', '.join(JXU)})"
+    )
 
 
 def _json(text) -> dict:
@@ -101,7 +105,11 @@ def _is_int(v) -> bool:
 
 
 def _area(box, given) -> float:
-    return float(given) if isinstance(given, (int, float)) and not isinstance(given, bool) else (box[2] - box[0]) * (box[3] - box[1])
+    return (
+        float(given)
+        if isinstance(given, (int, float)) and not isinstance(given, bool)
+        else (box[2] - box[0]) * (box[3] - box[1])
+    )
 
 
 def _lmms_row(c: Collector, dataset: str, shard: Path, r: int, rec: dict, split: str | None) -> None:
@@ -121,7 +129,9 @@ def _lmms_row(c: Collector, dataset: str, shard: Path, r: int, rec: dict, split:
     image_id = str(int(m.group(1))) if m else f"{dataset}:{shard.stem}:{r}"
     if c.full(image_id):
         return
-    size, reason = c.image_checked(dataset, image_id, f"{shard.name} row {r}", lambda: check_image_bytes(rec.get("image"), c.spec.verify_images))
+    size, reason = c.image_checked(
+        dataset, image_id, f"{shard.name} row {r}", lambda: check_image_bytes(rec.get("image"), c.spec.verify_images)
+    )
     if reason:
         c.bad(dataset, ref_id, reason, f"image {image_id} ({shard.name} row {r})")
         return
@@ -129,12 +139,26 @@ def _lmms_row(c: Collector, dataset: str, shard: Path, r: int, rec: dict, split:
     if box is None:
         c.bad(dataset, ref_id, reason, f"bbox {rec['bbox']!r}"[:160])
         return
-    c.add(dataset=dataset, split_by="hf", ref_id=ref_id, split=split,
-          image={"image_id": image_id, "path": parquet_ref(shard, r, "image"),
-                 "width": size[0] if size else None, "height": size[1] if size else None},
-          obj={"object_id": ref_id, "category": None, "bbox": list(box), "area": _area(box, None),
-               "iscrowd": bool(rec.get("iscrowd") or 0)},
-          sentences=c.sentences(dataset, ref_id, rec.get("answer")))
+    c.add(
+        dataset=dataset,
+        split_by="hf",
+        ref_id=ref_id,
+        split=split,
+        image={
+            "image_id": image_id,
+            "path": parquet_ref(shard, r, "image"),
+            "width": size[0] if size else None,
+            "height": size[1] if size else None,
+        },
+        obj={
+            "object_id": ref_id,
+            "category": None,
+            "bbox": list(box),
+            "area": _area(box, None),
+            "iscrowd": bool(rec.get("iscrowd") or 0),
+        },
+        sentences=c.sentences(dataset, ref_id, rec.get("answer")),
+    )
 
 
 def _jxu_row(c: Collector, dataset: str, folder: Path, rec: dict, hf_split: str | None) -> None:
@@ -154,7 +178,11 @@ def _jxu_row(c: Collector, dataset: str, folder: Path, rec: dict, hf_split: str 
     info, ann = _json(rec.get("raw_image_info")), _json(rec.get("raw_anns"))
     name = info.get("file_name")
     if not isinstance(name, str):
-        name = PurePosixPath(rec["image_path"]).name if isinstance(rec.get("image_path"), str) else coco_file_name(rec["image_id"])
+        name = (
+            PurePosixPath(rec["image_path"]).name
+            if isinstance(rec.get("image_path"), str)
+            else coco_file_name(rec["image_id"])
+        )
     path = safe_join(folder, name)
     if path is None:
         c.bad(dataset, ref_id, "path_traversal", f"file_name {name!r}")
@@ -170,11 +198,21 @@ def _jxu_row(c: Collector, dataset: str, folder: Path, rec: dict, hf_split: str 
     if box is None:
         c.bad(dataset, ref_id, reason, f"bbox {rec['bbox']!r}"[:160])
         return
-    c.add(dataset=dataset, split_by="hf", ref_id=ref_id, split=split,
-          image={"image_id": image_id, "path": str(path), "width": width, "height": height},
-          obj={"object_id": str(rec["ann_id"]), "category": None, "bbox": list(box), "area": _area(box, ann.get("area")),
-               "iscrowd": bool(ann.get("iscrowd", 0))},
-          sentences=c.sentences(dataset, ref_id, rec.get("sentences")))
+    c.add(
+        dataset=dataset,
+        split_by="hf",
+        ref_id=ref_id,
+        split=split,
+        image={"image_id": image_id, "path": str(path), "width": width, "height": height},
+        obj={
+            "object_id": str(rec["ann_id"]),
+            "category": None,
+            "bbox": list(box),
+            "area": _area(box, ann.get("area")),
+            "iscrowd": bool(ann.get("iscrowd", 0)),
+        },
+        sentences=c.sentences(dataset, ref_id, rec.get("sentences")),
+    )
 
 
 def read_into(c: Collector) -> None:
@@ -183,13 +221,18 @@ def read_into(c: Collector) -> None:
     for dataset, ds_folder in dataset_folders(c.spec):
         opened = [(f, *_open(f)) for f in shard_files(ds_folder)]
         if c.spec.verify_images != "none" and not folder.is_dir() and any(kind == "jxu124" for _, _, kind in opened):
-            raise UserError(f"{folder}: images folder not found (the jxu124 layout has no images; set 'images' to the COCO train2014 folder)")
+            raise UserError(
+                f"{folder}: images folder not found (the jxu124 layout has no images; set 'images' to the COCO train2014 folder)"
+            )
         total = sum(pf.metadata.num_rows for _, pf, _ in opened)
         with progress.bar(f"Indexing {c.name} ({dataset}, HF Parquet)", total=total) as advance:
             for shard, pf, kind in opened:
                 split, r = shard_split(shard), 0
-                cols = list(JXU) + [k for k in ("raw_anns", "raw_image_info", "image_path") if k in pf.schema_arrow.names] \
-                    if kind == "jxu124" else list(LMMS) + (["iscrowd"] if "iscrowd" in pf.schema_arrow.names else [])
+                cols = (
+                    list(JXU) + [k for k in ("raw_anns", "raw_image_info", "image_path") if k in pf.schema_arrow.names]
+                    if kind == "jxu124"
+                    else list(LMMS) + (["iscrowd"] if "iscrowd" in pf.schema_arrow.names else [])
+                )
                 try:
                     for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=cols):
                         for rec in batch.to_pylist():

@@ -92,7 +92,9 @@ def load(path: Path):
     try:
         return loads(data)
     except UnsafePickleError as exc:
-        raise UserError(f"{path}: refused to unpickle: {exc} (only plain data is allowed; nothing was executed)") from None
+        raise UserError(
+            f"{path}: refused to unpickle: {exc} (only plain data is allowed; nothing was executed)"
+        ) from None
     except RecursionError:
         raise UserError(f"{path}: not a readable pickle: nested too deeply") from None
     except Exception as exc:  # UnpicklingError, EOFError, ValueError, KeyError, ... from a damaged file

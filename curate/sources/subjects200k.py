@@ -30,11 +30,12 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from curate import progress
 from curate.errors import UserError
 from curate.imageio import parquet_ref
 from curate.sources.common import check_image_bytes
-from curate.tables import SourceTables, from_rows, quarantine_row
+from curate.sources.tables import SourceTables, from_rows, quarantine_row
 
 CACHE_VERSION = 1
 COLUMNS = ("image", "collection", "quality_assessment", "description")
@@ -56,12 +57,20 @@ def shards(folder: Path) -> list[Path]:
 def download(hub: str) -> tuple[Path, str]:
     """Fetch the Parquet shards of ``ORG/NAME@REV``; return (local folder, resolved commit sha)."""
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     repo_id, _, revision = hub.partition("@")
     try:
-        local = Path(snapshot_download(repo_id, repo_type="dataset", revision=revision,
-                                       allow_patterns=["*.parquet", "data/*.parquet"]))
+        local = Path(
+            snapshot_download(
+                repo_id, repo_type="dataset", revision=revision, allow_patterns=["*.parquet", "data/*.parquet"]
+            )
+        )
     except RevisionNotFoundError:
         raise UserError(f"{hub}: revision {revision!r} does not exist in dataset {repo_id}") from None
     except RepositoryNotFoundError:
@@ -114,7 +123,9 @@ class _Reader:
         for side in ("left_panel", "right_panel"):
             x1, y1, x2, y2 = getattr(spec, side)
             if not (x1 < x2 and y1 < y2):
-                raise UserError(f"subjects200k source {name!r}: {side} {tuple(getattr(spec, side))} must have x1 < x2 and y1 < y2")
+                raise UserError(
+                    f"subjects200k source {name!r}: {side} {tuple(getattr(spec, side))} must have x1 < x2 and y1 < y2"
+                )
 
     def reject(self, stage: str, record: str, reason: str, detail: str) -> None:
         self.quarantine.append(quarantine_row(self.name, stage, record, reason, detail))
@@ -129,8 +140,15 @@ class _Reader:
             shown = ", ".join(f"{k}={s}" for k, s in zip(SCORES, scores))
             self.reject("filter", pair_id, "low_quality", f"{shown}; min_quality {spec.min_quality}")
         elif spec.collections is not None and rec.get("collection") not in spec.collections:
-            self.reject("filter", pair_id, "collection_filtered", f"collection {rec.get('collection')!r} not in {spec.collections}")
-        elif spec.require_valid_description and not (isinstance(rec.get("description"), dict) and rec["description"].get("description_valid") is True):
+            self.reject(
+                "filter",
+                pair_id,
+                "collection_filtered",
+                f"collection {rec.get('collection')!r} not in {spec.collections}",
+            )
+        elif spec.require_valid_description and not (
+            isinstance(rec.get("description"), dict) and rec["description"].get("description_valid") is True
+        ):
             self.reject("filter", pair_id, "description_invalid", "description_valid is not true")
         else:
             return False
@@ -142,7 +160,9 @@ class _Reader:
             return False
         desc = rec.get("description")
         if not isinstance(desc, dict) or not all(isinstance(desc.get(k), str) and desc[k].strip() for k in TEXTS):
-            missing = [k for k in TEXTS if not (isinstance(desc, dict) and isinstance(desc.get(k), str) and desc[k].strip())]
+            missing = [
+                k for k in TEXTS if not (isinstance(desc, dict) and isinstance(desc.get(k), str) and desc[k].strip())
+            ]
             self.reject("index", pair_id, "description_missing", f"empty or missing: {', '.join(missing)}")
             return False
         size, reason = check_image_bytes(rec.get("image"), self.spec.verify_images)
@@ -152,23 +172,56 @@ class _Reader:
         if size is not None:
             for side in ("left_panel", "right_panel"):
                 if not _inside(getattr(self.spec, side), size):
-                    self.reject("index", pair_id, "panel_out_of_bounds", f"{side} {tuple(getattr(self.spec, side))} outside {size[0]}x{size[1]}")
+                    self.reject(
+                        "index",
+                        pair_id,
+                        "panel_out_of_bounds",
+                        f"{side} {tuple(getattr(self.spec, side))} outside {size[0]}x{size[1]}",
+                    )
                     return False
         m = _SHARD_SPLIT.match(shard.stem)
-        self.images.append({"source": self.name, "image_id": pair_id, "path": parquet_ref(shard, r, "image"),
-                            "width": size[0] if size else None, "height": size[1] if size else None,
-                            "split": m.group(1) if m else "train"})
+        self.images.append(
+            {
+                "source": self.name,
+                "image_id": pair_id,
+                "path": parquet_ref(shard, r, "image"),
+                "width": size[0] if size else None,
+                "height": size[1] if size else None,
+                "split": m.group(1) if m else "train",
+            }
+        )
         ids = {}
         for side in ("left", "right"):
             x1, y1, x2, y2 = (float(v) for v in getattr(self.spec, f"{side}_panel"))
             ids[side] = f"{pair_id}/{side}"
-            self.objects.append({"source": self.name, "image_id": pair_id, "object_id": ids[side], "category": desc["category"],
-                                 "bbox": [x1, y1, x2, y2], "area": (x2 - x1) * (y2 - y1), "iscrowd": False,
-                                 "isfake": False, "isreflected": False, "identity": pair_id})
-        self.pairs.append({"source": self.name, "pair_id": pair_id, "image_id": pair_id, "item": desc["item"],
-                           "category": desc["category"], "description_0": desc["description_0"],
-                           "description_1": desc["description_1"], "collection": rec.get("collection"),
-                           "left_object_id": ids["left"], "right_object_id": ids["right"]})
+            self.objects.append(
+                {
+                    "source": self.name,
+                    "image_id": pair_id,
+                    "object_id": ids[side],
+                    "category": desc["category"],
+                    "bbox": [x1, y1, x2, y2],
+                    "area": (x2 - x1) * (y2 - y1),
+                    "iscrowd": False,
+                    "isfake": False,
+                    "isreflected": False,
+                    "identity": pair_id,
+                }
+            )
+        self.pairs.append(
+            {
+                "source": self.name,
+                "pair_id": pair_id,
+                "image_id": pair_id,
+                "item": desc["item"],
+                "category": desc["category"],
+                "description_0": desc["description_0"],
+                "description_1": desc["description_1"],
+                "collection": rec.get("collection"),
+                "left_object_id": ids["left"],
+                "right_object_id": ids["right"],
+            }
+        )
         return True
 
     def read(self) -> SourceTables:
@@ -194,10 +247,17 @@ class _Reader:
                 except (OSError, pa.ArrowException) as exc:  # a damaged page or a truncated file
                     raise UserError(f"{shard}: cannot read row {r}: {' '.join(str(exc).split())[:120]}") from None
                 pf.close()
-        st = SourceTables(source=self.name, kind="subjects200k", tables={
-            "images": from_rows("images", self.images), "objects": from_rows("objects", self.objects),
-            "pairs": from_rows("pairs", self.pairs), "quarantine": from_rows("quarantine", self.quarantine)})
-        st.revision = revision  # kept by curate.index in its cache and the manifest
+        st = SourceTables(
+            source=self.name,
+            kind="subjects200k",
+            tables={
+                "images": from_rows("images", self.images),
+                "objects": from_rows("objects", self.objects),
+                "pairs": from_rows("pairs", self.pairs),
+                "quarantine": from_rows("quarantine", self.quarantine),
+            },
+        )
+        st.revision = revision  # kept by curate.sources.index in its cache and the manifest
         return st
 
 

@@ -32,7 +32,9 @@ class FailureRule:
     seen: int = 0
 
     def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method == method) and (self.path_contains is None or self.path_contains in path)
+        return (self.method is None or self.method == method) and (
+            self.path_contains is None or self.path_contains in path
+        )
 
 
 class HubEmulator:
@@ -69,8 +71,14 @@ class HubEmulator:
         self.store.reset()
 
     # ---- failure injection and introspection ---------------------------------------------------
-    def fail_request(self, n: int = 1, method: str | None = None, path_contains: str | None = None,
-                     action: str = "drop", times: int = 1) -> None:
+    def fail_request(
+        self,
+        n: int = 1,
+        method: str | None = None,
+        path_contains: str | None = None,
+        action: str = "drop",
+        times: int = 1,
+    ) -> None:
         """Fail the Nth request matching method/path (and the next ``times - 1`` matching ones)."""
         if action not in ("drop", "500", "409", "race"):
             raise ValueError(f"unknown action {action!r}")
@@ -130,8 +138,12 @@ class _Handler(HubRoutes, BaseHTTPRequestHandler):
                 return self._drop()
             if failure in ("500", "409"):
                 self._read_body()
-                raise HubError(int(failure), "injected failure" if failure == "500" else
-                               "An operation is already in progress: another conflicting operation is in progress")
+                raise HubError(
+                    int(failure),
+                    "injected failure"
+                    if failure == "500"
+                    else "An operation is already in progress: another conflicting operation is in progress",
+                )
             for method, pattern, name in ROUTES:
                 m = pattern.match(raw_path)
                 if m and method == self.command:

@@ -29,12 +29,24 @@ ROUTES: list[tuple[str, re.Pattern, str]] = [
         ("GET", r"^/api/(?P<t>models|datasets|spaces)/(?P<id>[^/]+/[^/]+)(?:/revision/(?P<rev>[^/]+))?$", "info"),
         ("GET", r"^/api/(?P<t>models|datasets|spaces)/(?P<id>[^/]+/[^/]+)/refs$", "refs"),
         ("GET", r"^/api/(?P<t>models|datasets|spaces)/(?P<id>[^/]+/[^/]+)/commits/(?P<rev>[^/]+)$", "commits"),
-        ("GET", r"^/api/(?P<t>models|datasets|spaces)/(?P<id>[^/]+/[^/]+)/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?$", "tree"),
+        (
+            "GET",
+            r"^/api/(?P<t>models|datasets|spaces)/(?P<id>[^/]+/[^/]+)/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?$",
+            "tree",
+        ),
         ("POST", r"^/api/(?P<t>models|datasets|spaces)/(?P<id>[^/]+/[^/]+)/paths-info/(?P<rev>[^/]+)$", "paths_info"),
         ("POST", r"^/api/(?P<t>models|datasets|spaces)/(?P<id>[^/]+/[^/]+)/preupload/(?P<rev>[^/]+)$", "preupload"),
         ("POST", r"^/api/(?P<t>models|datasets|spaces)/(?P<id>[^/]+/[^/]+)/commit/(?P<rev>[^/]+)$", "commit"),
-        ("POST", r"^/api/(?P<t>models|datasets|spaces)/(?P<id>[^/]+/[^/]+)/(?P<kind>tag|branch)/(?P<rev>[^/]+)$", "create_ref"),
-        ("DELETE", r"^/api/(?P<t>models|datasets|spaces)/(?P<id>[^/]+/[^/]+)/(?P<kind>tag|branch)/(?P<rev>[^/]+)$", "delete_ref"),
+        (
+            "POST",
+            r"^/api/(?P<t>models|datasets|spaces)/(?P<id>[^/]+/[^/]+)/(?P<kind>tag|branch)/(?P<rev>[^/]+)$",
+            "create_ref",
+        ),
+        (
+            "DELETE",
+            r"^/api/(?P<t>models|datasets|spaces)/(?P<id>[^/]+/[^/]+)/(?P<kind>tag|branch)/(?P<rev>[^/]+)$",
+            "delete_ref",
+        ),
         ("POST", r"^/(?:(?P<t>datasets|spaces)/)?(?P<id>[^/]+/[^/]+)\.git/info/lfs/objects/batch$", "lfs_batch"),
         ("PUT", r"^/lfs-upload/(?P<t>\w+)/(?P<id>[^/]+/[^/]+)/(?P<oid>[0-9a-f]{64})$", "lfs_put"),
         ("POST", r"^/lfs-verify/(?P<t>\w+)/(?P<id>[^/]+/[^/]+)/(?P<oid>[0-9a-f]{64})$", "lfs_verify"),
@@ -42,7 +54,6 @@ ROUTES: list[tuple[str, re.Pattern, str]] = [
         ("HEAD", r"^/(?:(?P<t>datasets|spaces)/)?(?P<id>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$", "resolve"),
     ]
 ]
-
 
 
 class HubRoutes:
@@ -64,8 +75,16 @@ class HubRoutes:
 
     def h_whoami(self) -> None:
         self._require_auth()
-        self._send(200, {"type": "user", "name": self.hub.user, "fullname": "Test User", "orgs": [],
-                         "auth": {"type": "access_token", "accessToken": {"role": "write"}}})
+        self._send(
+            200,
+            {
+                "type": "user",
+                "name": self.hub.user,
+                "fullname": "Test User",
+                "orgs": [],
+                "auth": {"type": "access_token", "accessToken": {"role": "write"}},
+            },
+        )
 
     def h_create_repo(self) -> None:
         self._require_auth()
@@ -83,7 +102,9 @@ class HubRoutes:
     def h_delete_repo(self) -> None:
         self._require_auth()
         body = self._json()
-        self.hub.store.delete_repo(body.get("type") or "model", f"{body.get('organization') or self.hub.user}/{body['name']}")
+        self.hub.store.delete_repo(
+            body.get("type") or "model", f"{body.get('organization') or self.hub.user}/{body['name']}"
+        )
         self._send(200, {})
 
     def h_validate_yaml(self) -> None:
@@ -114,18 +135,33 @@ class HubRoutes:
             text = self.hub.store.object_path(readme.sha256).read_text(encoding="utf-8", errors="replace")
             m = re.match(r"^---\s*\n(.*?)\n---", text, re.S)
             card = yaml.safe_load(m.group(1)) if m else None
-        self._send(200, {
-            "id": id, "_id": commit.id[:24], "author": id.split("/")[0], "sha": commit.id,
-            "private": repo.private, "gated": False, "disabled": False, "downloads": 0, "likes": 0, "tags": [],
-            "createdAt": repo.created.isoformat().replace("+00:00", "Z"),
-            "lastModified": commit.date.isoformat().replace("+00:00", "Z"), "cardData": card,
-            "siblings": [{"rfilename": p, "size": e.size} for p, e in sorted(commit.tree.items())],
-            **({"modelId": id} if (t or "models") == "models" else {}),
-        })
+        self._send(
+            200,
+            {
+                "id": id,
+                "_id": commit.id[:24],
+                "author": id.split("/")[0],
+                "sha": commit.id,
+                "private": repo.private,
+                "gated": False,
+                "disabled": False,
+                "downloads": 0,
+                "likes": 0,
+                "tags": [],
+                "createdAt": repo.created.isoformat().replace("+00:00", "Z"),
+                "lastModified": commit.date.isoformat().replace("+00:00", "Z"),
+                "cardData": card,
+                "siblings": [{"rfilename": p, "size": e.size} for p, e in sorted(commit.tree.items())],
+                **({"modelId": id} if (t or "models") == "models" else {}),
+            },
+        )
 
     def h_refs(self, t, id) -> None:
         repo = self._repo(t, id)
-        refs = lambda d, kind: [{"name": n, "ref": f"refs/{kind}/{n}", "targetCommit": c} for n, c in sorted(d.items())]
+
+        def refs(d, kind):
+            return [{"name": n, "ref": f"refs/{kind}/{n}", "targetCommit": c} for n, c in sorted(d.items())]
+
         out = {"branches": refs(repo.branches, "heads"), "tags": refs(repo.tags, "tags"), "converts": []}
         if self.query.get("include_prs"):
             out["pullRequests"] = []
@@ -134,8 +170,19 @@ class HubRoutes:
     def h_commits(self, t, id, rev) -> None:
         repo = self._repo(t, id)
         history = self.hub.store.history(repo, self.hub.store.resolve(repo, rev))
-        self._send(200, [{"id": c.id, "title": c.title, "message": c.message, "authors": [{"user": self.hub.user}],
-                          "date": c.date.isoformat().replace("+00:00", "Z")} for c in history])
+        self._send(
+            200,
+            [
+                {
+                    "id": c.id,
+                    "title": c.title,
+                    "message": c.message,
+                    "authors": [{"user": self.hub.user}],
+                    "date": c.date.isoformat().replace("+00:00", "Z"),
+                }
+                for c in history
+            ],
+        )
 
     def _listing(self, tree: dict, path: str, recursive: bool) -> list[dict]:
         prefix = f"{path}/" if path else ""
@@ -143,7 +190,7 @@ class HubRoutes:
         for p, e in sorted(tree.items()):
             if not p.startswith(prefix):
                 continue
-            rest = p[len(prefix):]
+            rest = p[len(prefix) :]
             parts = rest.split("/")
             for i in range(1, len(parts)):
                 if recursive or i == 1:
@@ -188,8 +235,12 @@ class HubRoutes:
             exc.headers = {"X-Repo-Commit": commit.id}
             raise exc
         etag = entry.sha256 if entry.lfs else entry.git_oid
-        headers = {"X-Repo-Commit": commit.id, "ETag": f'"{etag}"', "Accept-Ranges": "bytes",
-                   "Content-Type": "application/octet-stream"}
+        headers = {
+            "X-Repo-Commit": commit.id,
+            "ETag": f'"{etag}"',
+            "Accept-Ranges": "bytes",
+            "Content-Type": "application/octet-stream",
+        }
         if entry.lfs:
             headers.update({"X-Linked-Etag": f'"{entry.sha256}"', "X-Linked-Size": entry.size})
         data = self.hub.store.object_path(entry.sha256).read_bytes()
@@ -202,7 +253,7 @@ class HubRoutes:
                 return self._send(416, body=b"", headers={**headers, "Content-Range": f"bytes */{len(data)}"})
             end = min(end, len(data) - 1)
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
-            data, status = data[start:end + 1], 206
+            data, status = data[start : end + 1], 206
         headers["Content-Length"] = len(data)
         self._send(status, body=data, headers=headers)
 
@@ -230,10 +281,14 @@ class HubRoutes:
         for obj in body.get("objects", []):
             item = {"oid": obj["oid"], "size": obj["size"], "authenticated": True}
             if obj["oid"] not in repo.lfs_objects:
-                item["actions"] = {"upload": {"href": base % "upload" + obj["oid"]},
-                                   "verify": {"href": base % "verify" + obj["oid"]}}
+                item["actions"] = {
+                    "upload": {"href": base % "upload" + obj["oid"]},
+                    "verify": {"href": base % "verify" + obj["oid"]},
+                }
             objects.append(item)
-        self._send(200, {"transfer": "basic", "objects": objects}, headers={"Content-Type": "application/vnd.git-lfs+json"})
+        self._send(
+            200, {"transfer": "basic", "objects": objects}, headers={"Content-Type": "application/vnd.git-lfs+json"}
+        )
 
     def h_lfs_put(self, t, id, oid) -> None:
         self.hub.store.get_repo(t, id)
@@ -259,11 +314,24 @@ class HubRoutes:
         if not lines or lines[0].get("key") != "header":
             raise HubError(400, "the commit payload must start with a header line")
         header = lines[0]["value"]
-        commit = self.hub.store.commit(repo, rev, header.get("parentCommit"), lines[1:],
-                                       header.get("summary") or "", header.get("description") or "")
+        commit = self.hub.store.commit(
+            repo,
+            rev,
+            header.get("parentCommit"),
+            lines[1:],
+            header.get("summary") or "",
+            header.get("description") or "",
+        )
         prefix = "" if repo.repo_type == "model" else f"/{repo.repo_type}s"
-        self._send(200, {"success": True, "commitOid": commit.id, "pullRequestUrl": None,
-                         "commitUrl": f"{self.hub.url}{prefix}/{id}/commit/{commit.id}"})
+        self._send(
+            200,
+            {
+                "success": True,
+                "commitOid": commit.id,
+                "pullRequestUrl": None,
+                "commitUrl": f"{self.hub.url}{prefix}/{id}/commit/{commit.id}",
+            },
+        )
 
     def h_create_ref(self, t, id, kind, rev) -> None:
         repo = self._repo(t, id, write=True)
@@ -278,4 +346,3 @@ class HubRoutes:
         repo = self._repo(t, id, write=True)
         self.hub.store.delete_ref(repo, kind, rev)
         self._send(200, {})
-

@@ -136,8 +136,8 @@ class HubStore:
     def resolve(self, repo: Repo, revision: str) -> Commit:
         """A branch, a tag, or a full/abbreviated commit id."""
         with self.lock:
-            rev = revision[len("refs/heads/"):] if revision.startswith("refs/heads/") else revision
-            rev = rev[len("refs/tags/"):] if rev.startswith("refs/tags/") else rev
+            rev = revision[len("refs/heads/") :] if revision.startswith("refs/heads/") else revision
+            rev = rev[len("refs/tags/") :] if rev.startswith("refs/tags/") else rev
             sha = repo.branches.get(rev) or repo.tags.get(rev)
             if sha is None and len(rev) >= 7 and all(c in "0123456789abcdef" for c in rev):
                 matches = [c for c in repo.commits if c.startswith(rev)]

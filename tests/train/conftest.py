@@ -18,7 +18,7 @@ def _img(color, size=(56, 56)):
 
 
 def demo_rows() -> list[dict]:
-    """One or two rows per task in the mixture layout of curate.build.rows (tiny images)."""
+    """One or two rows per task in the mixture layout of curate.materialize.rows (tiny images)."""
 
     def row(i, task, content, images, solution, names=(), template=""):
         return {
@@ -34,14 +34,37 @@ def demo_rows() -> list[dict]:
         }
 
     return [
-        row(0, "oct", [IMAGE, TEXT("This is <bo>. Is <bo> in this image? Answer yes or no."), IMAGE],
-            [_img("red"), _img("blue", (70, 56))], "yes", ["<bo>"]),
-        row(1, "vlt", [IMAGE, TEXT("Give the bounding box [x1, y1, x2, y2] of the red cup.")],
-            [_img("green", (84, 56))], [4, 4, 40, 30]),
-        row(2, "ict_single", [IMAGE, TEXT("This is <al>. Describe the query image using the name."), IMAGE],
-            [_img("yellow"), _img("purple", (56, 70))], "<al>", ["<al>"]),
-        row(3, "ict_multi", [IMAGE, TEXT("This is <al>."), IMAGE, TEXT("This is <bo>. Describe the query image."), IMAGE],
-            [_img("white"), _img("black"), _img("gray", (70, 70))], ["<al>", "<bo>"], ["<al>", "<bo>"]),
+        row(
+            0,
+            "oct",
+            [IMAGE, TEXT("This is <bo>. Is <bo> in this image? Answer yes or no."), IMAGE],
+            [_img("red"), _img("blue", (70, 56))],
+            "yes",
+            ["<bo>"],
+        ),
+        row(
+            1,
+            "vlt",
+            [IMAGE, TEXT("Give the bounding box [x1, y1, x2, y2] of the red cup.")],
+            [_img("green", (84, 56))],
+            [4, 4, 40, 30],
+        ),
+        row(
+            2,
+            "ict_single",
+            [IMAGE, TEXT("This is <al>. Describe the query image using the name."), IMAGE],
+            [_img("yellow"), _img("purple", (56, 70))],
+            "<al>",
+            ["<al>"],
+        ),
+        row(
+            3,
+            "ict_multi",
+            [IMAGE, TEXT("This is <al>."), IMAGE, TEXT("This is <bo>. Describe the query image."), IMAGE],
+            [_img("white"), _img("black"), _img("gray", (70, 70))],
+            ["<al>", "<bo>"],
+            ["<al>", "<bo>"],
+        ),
     ]
 
 
@@ -49,7 +72,7 @@ def write_build(folder: Path, rows: list[dict] | None = None, *, status: str = "
     """Write ``rows`` as a build folder: data/train-00000-of-00001.parquet + manifest.json."""
     import datasets
 
-    from curate.build.rows import FEATURES
+    from curate.materialize.rows import FEATURES
 
     rows = demo_rows() if rows is None else rows
     folder = Path(folder)

@@ -18,16 +18,22 @@ def pair(request, tiny_model, tiny_build, tmp_path):
     trainers = []
     for kind in ("stock", "fast"):
         cfg = load_config(None, {**overrides, "trainer": kind, "lm_checkpoint_every": request.param})
-        trainers.append(build_trainer(cfg, data, resolve_model(str(tiny_model)), tmp_path / kind, [completion_checksum]))
+        trainers.append(
+            build_trainer(cfg, data, resolve_model(str(tiny_model)), tmp_path / kind, [completion_checksum])
+        )
     g = torch.Generator().manual_seed(0)
-    weights = {n: torch.randn(p.shape, generator=g) * 0.05 for n, p in trainers[0].model.named_parameters() if "lora_" in n}
+    weights = {
+        n: torch.randn(p.shape, generator=g) * 0.05 for n, p in trainers[0].model.named_parameters() if "lora_" in n
+    }
     for trainer in trainers:
         with torch.no_grad():
             for n, p in trainer.model.named_parameters():
                 if n in weights:
                     p.copy_(weights[n])
         trainer.model.train()
-        trainer.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=trainer.args.gradient_checkpointing_kwargs)
+        trainer.model.gradient_checkpointing_enable(
+            gradient_checkpointing_kwargs=trainer.args.gradient_checkpointing_kwargs
+        )
         trainer.current_gradient_accumulation_steps = 1
     batch = next(iter(trainers[0].get_train_dataloader()))
     return trainers[0], trainers[1], batch
@@ -90,7 +96,9 @@ def test_each_distinct_image_is_encoded_once_per_generation_batch(pair):
     cache = fast.vision_cache
     assert cache.encoded == len(distinct) < cache.requested
     visual = cache.visual
-    assert not any(getattr(fn, "__name__", "") == "make_inputs_require_grads" for fn in visual.patch_embed._forward_hooks.values())
+    assert not any(
+        getattr(fn, "__name__", "") == "make_inputs_require_grads" for fn in visual.patch_embed._forward_hooks.values()
+    )
     assert not any(getattr(m, "gradient_checkpointing", False) for m in visual.modules())
     fast._generate_and_score_completions(batch)  # a new generation batch starts from an empty cache
     assert cache.encoded == 2 * len(distinct)
@@ -99,7 +107,10 @@ def test_each_distinct_image_is_encoded_once_per_generation_batch(pair):
 def test_fast_trainer_trains_end_to_end(tiny_model, tiny_build, tmp_path):
     seen = {}
     manifest = run_training(
-        str(tiny_build), str(tiny_model), load_config(None, {**SMALL, "trainer": "fast"}), tmp_path / "run",
+        str(tiny_build),
+        str(tiny_model),
+        load_config(None, {**SMALL, "trainer": "fast"}),
+        tmp_path / "run",
         extra_reward_funcs=[completion_checksum],
         on_trainer=lambda tr: seen.update(trainer=tr, before=lora_b(tr.model)),
     )

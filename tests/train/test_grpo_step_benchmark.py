@@ -42,7 +42,12 @@ def test_real_architecture_config_matches_the_released_7b():
     text, vision = cfg.text_config, cfg.vision_config
     assert (text.hidden_size, text.intermediate_size, text.num_hidden_layers) == (3584, 18944, 28)
     assert (text.num_attention_heads, text.num_key_value_heads, text.vocab_size) == (28, 4, 152064)
-    assert (vision.depth, vision.hidden_size, vision.intermediate_size, vision.out_hidden_size) == (32, 1280, 3420, 3584)
+    assert (vision.depth, vision.hidden_size, vision.intermediate_size, vision.out_hidden_size) == (
+        32,
+        1280,
+        3420,
+        3584,
+    )
     assert cfg.image_token_id == 151655 and cfg.video_token_id == 151656 and cfg.vision_start_token_id == 151652
     assert sum(text.rope_parameters["mrope_section"]) == text.hidden_size // text.num_attention_heads // 2
     # parameter counts of the released checkpoint and of the paper's LoRA on it

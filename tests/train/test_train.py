@@ -23,8 +23,19 @@ SMALL = {
     "learning_rate": 0.05,
     "save_strategy": "no",
 }
-SMALL_FLAGS = ["--no-bf16", "--num-generations", "2", "--per-device-train-batch-size", "2",
-               "--gradient-accumulation-steps", "1", "--max-completion-length", "8", "--save-strategy", "no"]
+SMALL_FLAGS = [
+    "--no-bf16",
+    "--num-generations",
+    "2",
+    "--per-device-train-batch-size",
+    "2",
+    "--gradient-accumulation-steps",
+    "1",
+    "--max-completion-length",
+    "8",
+    "--save-strategy",
+    "no",
+]
 
 
 def completion_checksum(completion_ids, **kwargs):
@@ -44,7 +55,10 @@ def test_two_steps_on_a_local_build_update_lora_and_log_per_task_rewards(tiny_mo
     seen = {}
     out = tmp_path / "run"
     manifest = run_training(
-        str(tiny_build), str(tiny_model), load_config(None, SMALL), out,
+        str(tiny_build),
+        str(tiny_model),
+        load_config(None, SMALL),
+        out,
         extra_reward_funcs=[completion_checksum],
         on_trainer=lambda tr: seen.update(trainer=tr, before=lora_b(tr.model)),
     )
@@ -99,8 +113,20 @@ def _publish(tmp_path, repo="tester/repic-tiny"):
 def test_cli_trains_from_a_pinned_hub_version(hub, tiny_model, tmp_path, capsys):
     repo, sha = _publish(tmp_path)
     out = tmp_path / "run"
-    rc = main(["train", "--dataset", f"{repo}@v1.0.0", "--model", str(tiny_model), "--output", str(out),
-               "--max-steps", "2", *SMALL_FLAGS])
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            f"{repo}@v1.0.0",
+            "--model",
+            str(tiny_model),
+            "--output",
+            str(out),
+            "--max-steps",
+            "2",
+            *SMALL_FLAGS,
+        ]
+    )
     assert rc == 0, capsys.readouterr()
     rec = json.loads((out / "training_manifest.json").read_text())
     assert rec["dataset"]["kind"] == "hub" and rec["dataset"]["repo_id"] == repo
@@ -114,7 +140,9 @@ def test_cli_trains_from_a_pinned_hub_version(hub, tiny_model, tmp_path, capsys)
 def test_unpinned_hub_reference_is_refused_before_the_model_is_touched(hub, tmp_path, capsys):
     repo, sha = _publish(tmp_path)
     for ref in (repo, f"{repo}@main"):
-        rc = main(["train", "--dataset", ref, "--model", str(tmp_path / "no-such-model"), "--output", str(tmp_path / "o")])
+        rc = main(
+            ["train", "--dataset", ref, "--model", str(tmp_path / "no-such-model"), "--output", str(tmp_path / "o")]
+        )
         err = capsys.readouterr().err
         assert rc == 2 and "moving reference" in err and sha in err
         assert not (tmp_path / "o").exists()
@@ -159,16 +187,28 @@ def test_bf16_on_a_machine_without_gpu_is_a_clear_error(tiny_model, tiny_build, 
 
 
 def test_end_to_end_demo_build_published_then_trained(hub, tiny_model, tmp_path, capsys):
-    """repic demo (real build pipeline) -> curate.hub.publish -> repic train from the tagged version."""
-    from curate.hub.publish import publish
+    """repic demo (real build pipeline) -> curate.publish.upload -> repic train from the tagged version."""
+    from curate.publish.upload import publish
 
     assert main(["demo", "--out", str(tmp_path / "demo"), "--size", "tiny", "--workers", "1"]) == 0
     build = tmp_path / "demo" / "builds" / "repic-demo" / "1.0.0"
     published = publish(build, "tester/repic-demo")
     capsys.readouterr()
     out = tmp_path / "run"
-    rc = main(["train", "--dataset", f"tester/repic-demo@{published.tag}", "--model", str(tiny_model),
-               "--output", str(out), "--max-steps", "1", *SMALL_FLAGS])
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            f"tester/repic-demo@{published.tag}",
+            "--model",
+            str(tiny_model),
+            "--output",
+            str(out),
+            "--max-steps",
+            "1",
+            *SMALL_FLAGS,
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     rec = json.loads((out / "training_manifest.json").read_text())
     built = json.loads((build / "manifest.json").read_text())
@@ -187,14 +227,22 @@ def test_full_fine_tuning_keeps_the_vision_tower_frozen(tiny_model, tiny_build, 
         params = dict(trainer.model.named_parameters())
         seen.update(trainer=trainer, before={n: p.detach().clone() for n, p in params.items()})
 
-    run_training(str(tiny_build), str(tiny_model), load_config(None, {**SMALL, "use_lora": False}), tmp_path / "run",
-                 extra_reward_funcs=[completion_checksum], on_trainer=snapshot)
+    run_training(
+        str(tiny_build),
+        str(tiny_model),
+        load_config(None, {**SMALL, "use_lora": False}),
+        tmp_path / "run",
+        extra_reward_funcs=[completion_checksum],
+        on_trainer=snapshot,
+    )
     trainer = seen["trainer"]
     assert trainer.ref_model is not None  # beta 0.04 without PEFT: a separate reference model
     after = dict(trainer.model.named_parameters())
     changed = {n for n, p in after.items() if not torch.equal(p.detach(), seen["before"][n])}
     assert any("language_model" in n for n in changed)
-    assert not any("visual" in n for n in changed) and not any(p.requires_grad for n, p in after.items() if "visual" in n)
+    assert not any("visual" in n for n in changed) and not any(
+        p.requires_grad for n, p in after.items() if "visual" in n
+    )
 
 
 def test_model_revision_is_recorded_for_hub_cache_snapshots(tiny_model, tmp_path):
@@ -219,5 +267,10 @@ def test_grpo_config_carries_weights_suppression_and_the_papers_settings(tiny_mo
     assert args.reward_weights == [1.0, 2.0, 1.0, 1.0, 1.0]
     ids = special_ids(model.processor.tokenizer)
     assert set(args.generation_kwargs["suppress_tokens"]) == {ids[t] for t in VISION_TOKENS} | {7}
-    assert (args.beta, args.loss_type, args.scale_rewards, args.use_bias_correction_kl) == (0.04, "grpo", "group", False)
+    assert (args.beta, args.loss_type, args.scale_rewards, args.use_bias_correction_kl) == (
+        0.04,
+        "grpo",
+        "group",
+        False,
+    )
     assert (args.epsilon, args.temperature, args.use_vllm, args.remove_unused_columns) == (0.2, 1.0, False, False)

@@ -39,7 +39,11 @@ def faulty(tmp_path_factory) -> Path:
 
 
 def _digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_gives_byte_identical_files_and_another_seed_differs(faulty, tmp_path):
@@ -83,18 +87,31 @@ def _mask_contrast(img: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, 
     return float(np.abs(img[mask].mean(axis=0) - img[ring].mean(axis=0)).sum())
 
 
-@pytest.mark.parametrize("rel", ["coco/annotations/instances_train2017.json", "objects365/annotations/zhiyuan_objv2_train.json",
-                                 "refcoco/refcoco/instances.json", "refcoco/refcocog/instances.json"])
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "coco/annotations/instances_train2017.json",
+        "objects365/annotations/zhiyuan_objv2_train.json",
+        "refcoco/refcoco/instances.json",
+        "refcoco/refcocog/instances.json",
+    ],
+)
 def test_coco_style_json_loads_in_pycocotools_with_boxes_on_the_drawn_objects(clean, rel):
     from pycocotools.coco import COCO
 
     coco = COCO(str(clean / rel))
     assert coco.getAnnIds() and coco.getImgIds()
-    img_dir = {"coco": clean / "coco/train2017", "objects365": clean / "objects365/train"}.get(rel.split("/")[0], clean / "refcoco/images/train2014")
+    img_dir = {"coco": clean / "coco/train2017", "objects365": clean / "objects365/train"}.get(
+        rel.split("/")[0], clean / "refcoco/images/train2014"
+    )
     contrasts = []
     for img_id in coco.getImgIds():
         info = coco.loadImgs(img_id)[0]
-        path = img_dir / "/".join(info["file_name"].split("/")[-2:]) if "patch" in info["file_name"] else img_dir / info["file_name"]
+        path = (
+            img_dir / "/".join(info["file_name"].split("/")[-2:])
+            if "patch" in info["file_name"]
+            else img_dir / info["file_name"]
+        )
         pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)
         assert pixels.shape[:2] == (info["height"], info["width"])
         for ann in coco.loadAnns(coco.getAnnIds(imgIds=img_id)):
@@ -199,7 +216,16 @@ def test_refcoco_pickles(clean):
             refs = pickle.loads(raw)
             assert refs and isinstance(refs, list)
             for ref in refs:
-                assert set(ref) == {"ref_id", "ann_id", "category_id", "file_name", "image_id", "split", "sent_ids", "sentences"}
+                assert set(ref) == {
+                    "ref_id",
+                    "ann_id",
+                    "category_id",
+                    "file_name",
+                    "image_id",
+                    "split",
+                    "sent_ids",
+                    "sentences",
+                }
                 assert ref["split"] in splits[split_by] and anns[ref["ann_id"]]["image_id"] == ref["image_id"]
                 assert ref["sent_ids"] == [s["sent_id"] for s in ref["sentences"]]
                 for s in ref["sentences"]:
@@ -211,7 +237,10 @@ def test_refcoco_pickles(clean):
 
 def _annotated_images(root: Path, source: str) -> dict[str, str]:
     """Annotation id -> image id, read from the source's own JSON."""
-    rel = {"coco": "coco/annotations/instances_train2017.json", "objects365": "objects365/annotations/zhiyuan_objv2_train.json"}
+    rel = {
+        "coco": "coco/annotations/instances_train2017.json",
+        "objects365": "objects365/annotations/zhiyuan_objv2_train.json",
+    }
     data = json.loads((root / rel[source]).read_text())
     return {str(a["id"]): str(a["image_id"]) for a in data["annotations"]}
 
@@ -226,7 +255,8 @@ def test_detection_instances_appear_in_one_image_with_lookalikes_in_others(clean
         images_of.setdefault(iid, set()).add(image_of[ann])
     assert all(len(imgs) == 1 for imgs in images_of.values()), {i: v for i, v in images_of.items() if len(v) > 1}
     assert {img: set(v) for img, v in truth["images"].items()} == {
-        img: {truth["annotations"][a] for a, i in image_of.items() if i == img} for img in set(image_of.values())}
+        img: {truth["annotations"][a] for a, i in image_of.items() if i == img} for img in set(image_of.values())
+    }
     assert all(2 <= len(v) <= 6 for v in truth["images"].values())  # 2-5 objects (+ a crowd region) per image
     insts = truth["instances"]
     assert set(insts) == set(images_of)
@@ -243,7 +273,11 @@ def test_detection_instances_appear_in_one_image_with_lookalikes_in_others(clean
 def test_subjects200k_pairs_show_distinct_subjects_with_lookalikes(clean):
     truth = json.loads((clean / "TRUTH.json").read_text())["subjects200k"]
     pairs = truth["pairs"]
-    rows = {f"{f.stem}:{r}" for f in (clean / "subjects200k/data").glob("*.parquet") for r in range(pq.read_metadata(f).num_rows)}
+    rows = {
+        f"{f.stem}:{r}"
+        for f in (clean / "subjects200k/data").glob("*.parquet")
+        for r in range(pq.read_metadata(f).num_rows)
+    }
     assert set(pairs) == rows  # one subject per pair row, keyed like FAULTS.json
     assert len(set(pairs.values())) == len(pairs)  # no subject in two pairs
     insts = truth["instances"]
@@ -251,7 +285,10 @@ def test_subjects200k_pairs_show_distinct_subjects_with_lookalikes(clean):
     lookalikes = [v for v in insts.values() if v["lookalike_of"]]
     assert lookalikes  # tiny: 12 pairs over 10 shapes, so only the two shapes that come round again
     for v in lookalikes:
-        assert v["shape"] == insts[v["lookalike_of"]]["shape"] and v["description"] != insts[v["lookalike_of"]]["description"]
+        assert (
+            v["shape"] == insts[v["lookalike_of"]]["shape"]
+            and v["description"] != insts[v["lookalike_of"]]["description"]
+        )
 
 
 @pytest.mark.parametrize("size", ["tiny", "demo"])
@@ -286,7 +323,11 @@ def test_fault_manifest_lists_every_kind_and_matches_the_files(faulty, clean):
         kinds = {f["kind"] for f in faults if f["source"] == source}
         assert kinds == set(FAULT_KINDS[source]), source
     assert all(f["stage"] in ("index", "decode", "filter") for f in faults)
-    assert {f["kind"] for f in faults if f["stage"] == "filter"} == {"quality_null", "quality_low", "description_invalid"}
+    assert {f["kind"] for f in faults if f["stage"] == "filter"} == {
+        "quality_null",
+        "quality_low",
+        "description_invalid",
+    }
 
     def one(source, kind):
         return next(f for f in faults if f["source"] == source and f["kind"] == kind)
@@ -298,7 +339,9 @@ def test_fault_manifest_lists_every_kind_and_matches_the_files(faulty, clean):
     assert not (faulty / "coco/train2017" / imgs[int(one("coco", "image_missing")["record_id"])]["file_name"]).exists()
     with pytest.raises(OSError):
         Image.open(faulty / "coco/train2017" / imgs[int(one("coco", "image_unreadable")["record_id"])]["file_name"])
-    truncated = Image.open(faulty / "coco/train2017" / imgs[int(one("coco", "image_truncated")["record_id"])]["file_name"])
+    truncated = Image.open(
+        faulty / "coco/train2017" / imgs[int(one("coco", "image_truncated")["record_id"])]["file_name"]
+    )
     with pytest.raises(OSError):
         truncated.load()
     assert isinstance(imgs[int(one("coco", "wrong_type")["record_id"])]["width"], str)
@@ -327,7 +370,12 @@ def test_fault_manifest_lists_every_kind_and_matches_the_files(faulty, clean):
         Image.open(io.BytesIO(s200k_row("image_unreadable")["image"]["bytes"]))
 
     refs = pickle.loads((faulty / "refcoco/refcoco/refs(unc).p").read_bytes())
-    ann_ids = {a["id"] for a in json.loads((faulty / "refcoco/refcoco/instances.json").read_text(), parse_constant=float)["annotations"]}
+    ann_ids = {
+        a["id"]
+        for a in json.loads((faulty / "refcoco/refcoco/instances.json").read_text(), parse_constant=float)[
+            "annotations"
+        ]
+    }
     missing = next(r for r in refs if r["ref_id"] == int(one("refcoco", "missing_annotation")["record_id"]))
     assert missing["ann_id"] not in ann_ids
 
@@ -341,8 +389,13 @@ def test_refcoco_location_and_size_words_are_true_of_the_target(clean):
         width = {i["id"]: i["width"] for i in inst["images"]}
         for ref in pickle.loads((base / dataset / f"refs({split_by}).p").read_bytes()):
             target = anns[ref["ann_id"]]
-            same = [a for a in anns.values() if a["image_id"] == ref["image_id"] and a["category_id"] == ref["category_id"]
-                    and a["id"] != target["id"]]
+            same = [
+                a
+                for a in anns.values()
+                if a["image_id"] == ref["image_id"]
+                and a["category_id"] == ref["category_id"]
+                and a["id"] != target["id"]
+            ]
             cx = target["bbox"][0] + target["bbox"][2] / 2
             for s in ref["sentences"]:
                 words = set(s["tokens"])
@@ -388,7 +441,12 @@ def test_casting_scales_far_past_a_few_hundred_scenes_without_repeating_a_look()
     for i in shown:
         if i.lookalike_of in by_iid:  # a look-alike keeps its base's colours and outline, changes the surface
             base = by_iid[i.lookalike_of]
-            assert (i.colour_name, i.colour2_name, i.trim_name, i.aspect) == (base.colour_name, base.colour2_name, base.trim_name, base.aspect)
+            assert (i.colour_name, i.colour2_name, i.trim_name, i.aspect) == (
+                base.colour_name,
+                base.colour2_name,
+                base.trim_name,
+                base.aspect,
+            )
             assert (i.pattern, i.scale, i.vertical) != (base.pattern, base.scale, base.vertical)
 
 
@@ -398,9 +456,24 @@ def test_every_named_attribute_changes_the_drawing():
 
     from curate.demo.objects import PALETTE, Instance, sprite
 
-    base = Instance(iid="mug-00a", shape="mug", colour_name="red", colour=PALETTE["red"], colour2=PALETTE["white"],
-                    colour2_name="white", pattern="stripes", aspect=1.0, detail=3, scale="fine")
-    variants = [base, replace(base, scale="bold"), replace(base, vertical=True), replace(base, trim=PALETTE["navy"], trim_name="navy")]
+    base = Instance(
+        iid="mug-00a",
+        shape="mug",
+        colour_name="red",
+        colour=PALETTE["red"],
+        colour2=PALETTE["white"],
+        colour2_name="white",
+        pattern="stripes",
+        aspect=1.0,
+        detail=3,
+        scale="fine",
+    )
+    variants = [
+        base,
+        replace(base, scale="bold"),
+        replace(base, vertical=True),
+        replace(base, trim=PALETTE["navy"], trim_name="navy"),
+    ]
     drawn = [np.asarray(sprite(v, 160)).astype(int) for v in variants]
     assert len({v.description for v in variants}) == len(variants)
     for other in drawn[1:]:

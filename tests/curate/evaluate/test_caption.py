@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -13,9 +12,17 @@ pytest.importorskip("transformers")
 
 from curate.cli import main  # noqa: E402
 from curate.errors import UserError  # noqa: E402
-from curate.evaluate.caption import EVAL_PROMPTS, NAME_HINT, SYSTEM_PROMPT, build_messages, default_top_k, ground_truth_demos, wrong_demos  # noqa: E402
+from curate.evaluate.caption import (  # noqa: E402
+    EVAL_PROMPTS,
+    NAME_HINT,
+    SYSTEM_PROMPT,
+    build_messages,
+    default_top_k,
+    ground_truth_demos,
+    wrong_demos,
+)
 from curate.evaluate.database import build_database, load_database  # noqa: E402
-from tests.curate.evaluate.test_retrieval import build_tiny_clip, make_concept_folder, make_image, tiny_yolo  # noqa: E402,F401
+from tests.support.clip import build_tiny_clip, make_concept_folder, make_image  # noqa: E402
 from tests.support.tiny_qwen import build_tiny_qwen  # noqa: E402
 
 
@@ -49,14 +56,16 @@ def test_wrong_demos_never_match_and_are_deterministic(setup):
     db = load_database(root / "db")
     first = wrong_demos(db, queries, seed=0)
     assert [[d.key for d in row] for row in first] == [[d.key for d in row] for row in wrong_demos(db, queries, seed=0)]
-    for (image, truths), row in zip(queries.items(), first):
+    for (_image, truths), row in zip(queries.items(), first):
         keys = [d.key for d in row]
         assert len(keys) == len(truths) and len(set(keys)) == len(keys)
         assert not {k.strip("<>") for k in keys} & {t.strip("<>") for t in truths}
     # the choice depends on the seed and on the query, not on the other queries
     seeds = {tuple(d.key for d in wrong_demos(db, {"q/pair.png": ["<Bond>", "<Bluey>"]}, seed=s)[0]) for s in range(8)}
     assert len(seeds) > 1
-    assert [d.key for d in wrong_demos(db, {"q/pair.png": queries["q/pair.png"]}, seed=0)[0]] == [d.key for d in first[1]]
+    assert [d.key for d in wrong_demos(db, {"q/pair.png": queries["q/pair.png"]}, seed=0)[0]] == [
+        d.key for d in first[1]
+    ]
 
 
 def test_messages_follow_the_evaluation_prompt(setup):
@@ -68,7 +77,10 @@ def test_messages_follow_the_evaluation_prompt(setup):
     assert [c["type"] for c in content] == ["image", "text", "image", "text", "image", "text"]
     assert content[1]["text"] == "1. Name: <Bond>, Info: A white dog with a black bow tie."
     assert content[3]["text"].startswith("2. Name: <Bluey>, Info: ")
-    assert content[5]["text"] == f"This is the query image. Can you provide a personalized caption for this photo? {NAME_HINT}"
+    assert (
+        content[5]["text"]
+        == f"This is the query image. Can you provide a personalized caption for this photo? {NAME_HINT}"
+    )
     assert default_top_k(queries) == 2 and default_top_k({"a": ["1", "2", "3"]}) == 4
 
 
@@ -77,7 +89,23 @@ def test_caption_end_to_end_then_grounding(setup, setting, capsys, monkeypatch, 
     root, clip, qwen, queries = setup
     monkeypatch.chdir(root)
     out = root / f"captions-{setting}.json"
-    args = ["caption", "--model", str(qwen), "--db", "db", "--queries", "queries.json", "--setting", setting, "--out", str(out), "--max-new-tokens", "6", "--device", "cpu"]
+    args = [
+        "caption",
+        "--model",
+        str(qwen),
+        "--db",
+        "db",
+        "--queries",
+        "queries.json",
+        "--setting",
+        setting,
+        "--out",
+        str(out),
+        "--max-new-tokens",
+        "6",
+        "--device",
+        "cpu",
+    ]
     if setting == "retrieval":
         args += ["--clip", str(clip), "--detector", str(tiny_yolo)]
     assert main(args) == 0, capsys.readouterr().err
@@ -96,12 +124,33 @@ def test_lora_adapter_from_a_folder(setup, tmp_path, capsys, monkeypatch):
     from transformers import Qwen2_5_VLForConditionalGeneration
 
     root, _, qwen, _ = setup
-    peft_model = get_peft_model(Qwen2_5_VLForConditionalGeneration.from_pretrained(qwen), LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    peft_model = get_peft_model(
+        Qwen2_5_VLForConditionalGeneration.from_pretrained(qwen),
+        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
+    )
     peft_model.save_pretrained(tmp_path / "adapter")
-    assert json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"] == str(qwen)
+    assert json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"] == str(
+        qwen
+    )
     monkeypatch.chdir(root)
     out = tmp_path / "c.json"
-    args = ["caption", "--model", str(tmp_path / "adapter"), "--db", "db", "--queries", "queries.json", "--setting", "skip-retrieval", "--out", str(out), "--max-new-tokens", "3", "--device", "cpu"]
+    args = [
+        "caption",
+        "--model",
+        str(tmp_path / "adapter"),
+        "--db",
+        "db",
+        "--queries",
+        "queries.json",
+        "--setting",
+        "skip-retrieval",
+        "--out",
+        str(out),
+        "--max-new-tokens",
+        "3",
+        "--device",
+        "cpu",
+    ]
     assert main(args) == 0, capsys.readouterr().err
     assert len(json.loads(out.read_text())) == 3
 
@@ -113,7 +162,10 @@ def test_user_mistakes_are_one_line_errors(setup, tmp_path, capsys, monkeypatch)
     (tmp_path / "missing.json").write_text(json.dumps({"q/nothere.png": ["<Anya>"]}))
     (tmp_path / "unknown.json").write_text(json.dumps({"q/anya.png": ["<Nobody>"]}))
     cases = [
-        (["--queries", str(tmp_path / "missing.json"), "--setting", "skip-retrieval"], "query image(s) missing or unreadable"),
+        (
+            ["--queries", str(tmp_path / "missing.json"), "--setting", "skip-retrieval"],
+            "query image(s) missing or unreadable",
+        ),
         (["--queries", str(tmp_path / "unknown.json"), "--setting", "skip-retrieval"], "is not in the database"),
         (["--queries", "queries.json", "--setting", "retrieval"], "needs --clip"),
     ]
@@ -122,11 +174,30 @@ def test_user_mistakes_are_one_line_errors(setup, tmp_path, capsys, monkeypatch)
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
     assert not (tmp_path / "o.json").exists()
-    assert main(["caption", "--model", str(tmp_path), "--db", "db", "--queries", "queries.json", "--setting", "skip-retrieval", "--out", str(tmp_path / "o.json")]) == 2
+    assert (
+        main(
+            [
+                "caption",
+                "--model",
+                str(tmp_path),
+                "--db",
+                "db",
+                "--queries",
+                "queries.json",
+                "--setting",
+                "skip-retrieval",
+                "--out",
+                str(tmp_path / "o.json"),
+            ]
+        )
+        == 2
+    )
     assert "not a model folder" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("setting, first_demo_names", [("retrieval", None), ("wrong-demo", None), ("skip-retrieval", ["<Anya>"])])
+@pytest.mark.parametrize(
+    "setting, first_demo_names", [("retrieval", None), ("wrong-demo", None), ("skip-retrieval", ["<Anya>"])]
+)
 def test_prompts_sent_to_the_model(setup, setting, first_demo_names, monkeypatch, tmp_path):
     """What the model sees per query: demonstrations (images + name/info lines), then the query."""
     from curate.evaluate import caption as caption_mod
@@ -141,9 +212,34 @@ def test_prompts_sent_to_the_model(setup, setting, first_demo_names, monkeypatch
 
     monkeypatch.setattr(caption_mod.QwenCaptioner, "caption", spy)
     monkeypatch.chdir(root)
-    args = ["caption", "--model", str(qwen), "--db", "db", "--queries", "queries.json", "--setting", setting, "--out", str(tmp_path / "c.json"), "--max-new-tokens", "2", "--device", "cpu", "--clip", str(clip)]
+    args = [
+        "caption",
+        "--model",
+        str(qwen),
+        "--db",
+        "db",
+        "--queries",
+        "queries.json",
+        "--setting",
+        setting,
+        "--out",
+        str(tmp_path / "c.json"),
+        "--max-new-tokens",
+        "2",
+        "--device",
+        "cpu",
+        "--clip",
+        str(clip),
+    ]
     assert main(args) == 0
-    names = [[c["text"].split(",")[0].split("Name: ")[1] for c in m[1]["content"] if c["type"] == "text" and "Name: " in c["text"]] for m, _ in seen]
+    names = [
+        [
+            c["text"].split(",")[0].split("Name: ")[1]
+            for c in m[1]["content"]
+            if c["type"] == "text" and "Name: " in c["text"]
+        ]
+        for m, _ in seen
+    ]
     n_images = [n for _, n in seen]
     if setting == "retrieval":
         assert names[0][0] == "<Anya>"  # the query is a copy of Anya's database image
@@ -173,7 +269,23 @@ def test_interrupted_run_resumes_where_it_stopped(setup, tmp_path, monkeypatch):
 
     monkeypatch.setattr(caption_mod.QwenCaptioner, "caption", flaky)
     out = tmp_path / "c.json"
-    args = ["caption", "--model", str(qwen), "--db", "db", "--queries", "queries.json", "--setting", "skip-retrieval", "--out", str(out), "--max-new-tokens", "2", "--device", "cpu"]
+    args = [
+        "caption",
+        "--model",
+        str(qwen),
+        "--db",
+        "db",
+        "--queries",
+        "queries.json",
+        "--setting",
+        "skip-retrieval",
+        "--out",
+        str(out),
+        "--max-new-tokens",
+        "2",
+        "--device",
+        "cpu",
+    ]
     assert main(args) == 130
     partial = tmp_path / "c.json.partial"
     assert not out.exists() and len(partial.read_text().splitlines()) == 3  # header + 2 records
@@ -198,5 +310,9 @@ def test_max_pixels_bounds_the_image_size(setup):
     _, _, qwen, _ = setup
     captioner = QwenCaptioner(qwen, device="cpu", max_pixels=8 * 28 * 28)
     assert captioner.processor.image_processor.size["longest_edge"] == 8 * 28 * 28
-    grid = captioner.processor(text=["<|vision_start|><|image_pad|><|vision_end|>"], images=[make_image(5, size=(600, 400))], return_tensors="pt")["image_grid_thw"]
+    grid = captioner.processor(
+        text=["<|vision_start|><|image_pad|><|vision_end|>"],
+        images=[make_image(5, size=(600, 400))],
+        return_tensors="pt",
+    )["image_grid_thw"]
     assert int(grid.prod()) * 14 * 14 <= 8 * 28 * 28

@@ -13,7 +13,7 @@ pytest.importorskip("transformers")
 from curate.cli import main  # noqa: E402
 from curate.errors import UserError  # noqa: E402
 from curate.evaluate.database import EmbeddingIndex, build_database, load_database  # noqa: E402
-from tests.curate.evaluate.test_retrieval import CONCEPTS, build_tiny_clip, make_concept_folder, make_image  # noqa: E402
+from tests.support.clip import CONCEPTS, build_tiny_clip, make_concept_folder, make_image  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,10 @@ def test_folder_build_writes_rap_format_index_and_quarantine(tmp_path, clip, cap
     (src / "Empty" / "info.txt").write_text("no pictures")
     out = tmp_path / "db"
 
-    assert main(["db", "build", str(src), "--out", str(out), "--clip", str(clip), "--device", "cpu", "--batch-size", "3"]) == 0
+    assert (
+        main(["db", "build", str(src), "--out", str(out), "--clip", str(clip), "--device", "cpu", "--batch-size", "3"])
+        == 0
+    )
     assert "5 concepts, 10 images, 5 quarantined" in capsys.readouterr().out
 
     data = json.loads((out / "database.json").read_text())
@@ -47,7 +50,13 @@ def test_folder_build_writes_rap_format_index_and_quarantine(tmp_path, clip, cap
 
     quarantine = json.loads((out / "quarantine.json").read_text())
     reasons = {(q["concept"], q["reason"]) for q in quarantine}
-    assert reasons == {("<NoInfo>", "info_missing"), ("<Empty>", "no_image"), ("<Broken>", "image_unreadable"), ("<Broken>", "no_valid_images"), ("<Anya>", "image_unreadable")}
+    assert reasons == {
+        ("<NoInfo>", "info_missing"),
+        ("<Empty>", "no_image"),
+        ("<Broken>", "image_unreadable"),
+        ("<Broken>", "no_valid_images"),
+        ("<Anya>", "image_unreadable"),
+    }
 
     index = EmbeddingIndex.load(out)
     assert index.images == list(data["path_to_concept"]) and index.concepts == list(data["path_to_concept"].values())
@@ -68,12 +77,20 @@ def test_rap_database_json_is_read_and_rebuilding_is_stable(tmp_path, clip):
             "<Bond>": {"name": "Bond", "image": ["./database/Bond.jpg"], "info": " A white dog. ", "category": "dog"},
             "<Ghost>": {"name": "Ghost", "image": "./database/Ghost.jpg", "info": "Not on disk.", "category": "toy"},
         },
-        "path_to_concept": {"./database/Anya.jpg": "<Anya>", "./database/Bond.jpg": "<Bond>", "./database/Bond_2.jpg": "<Bond>", "./database/Ghost.jpg": "<Ghost>"},
+        "path_to_concept": {
+            "./database/Anya.jpg": "<Anya>",
+            "./database/Bond.jpg": "<Bond>",
+            "./database/Bond_2.jpg": "<Bond>",
+            "./database/Ghost.jpg": "<Ghost>",
+        },
     }
     (src / "database.json").write_text(json.dumps(rap))
     report = build_database(src / "database.json", tmp_path / "db1", clip, device="cpu")
     assert (report.concepts, report.images) == (2, 3)
-    assert {(q["concept"], q["reason"]) for q in report.quarantined} == {("<Ghost>", "image_missing"), ("<Ghost>", "no_valid_images")}
+    assert {(q["concept"], q["reason"]) for q in report.quarantined} == {
+        ("<Ghost>", "image_missing"),
+        ("<Ghost>", "no_valid_images"),
+    }
     db = load_database(tmp_path / "db1")
     assert db.concepts["<Bond>"].images == ["images/Bond/000.jpg", "images/Bond/001.jpg"]
     assert db.concepts["<Bond>"].info == "A white dog."
@@ -82,7 +99,9 @@ def test_rap_database_json_is_read_and_rebuilding_is_stable(tmp_path, clip):
     build_database(tmp_path / "db1", tmp_path / "db2", clip, device="cpu")
     first, second = (json.loads((tmp_path / d / "database.json").read_text()) for d in ("db1", "db2"))
     assert first == second
-    assert np.allclose(EmbeddingIndex.load(tmp_path / "db1").vectors, EmbeddingIndex.load(tmp_path / "db2").vectors, atol=1e-6)
+    assert np.allclose(
+        EmbeddingIndex.load(tmp_path / "db1").vectors, EmbeddingIndex.load(tmp_path / "db2").vectors, atol=1e-6
+    )
 
 
 def test_duplicate_names_differing_in_case_are_quarantined(tmp_path, clip):

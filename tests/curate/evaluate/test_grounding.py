@@ -14,11 +14,22 @@ from curate.evaluate.records import parse_records
 RECORDS = [
     ["q/0.jpg", ["<Anya>"], "A photo of <Anya> in the park.</s>", "Give a caption of the image."],  # correct
     ["q/1.jpg", ["<Bond>"], "Bond, the dog, sleeps.", "p"],  # bare name + comma: correct
-    ["q/2.jpg", ["<Anya>"], "Here is (BLUEY)!", "p"],  # another pool concept, upper case: MISS (lowercased) / nothing (exact)
+    [
+        "q/2.jpg",
+        ["<Anya>"],
+        "Here is (BLUEY)!",
+        "p",
+    ],  # another pool concept, upper case: MISS (lowercased) / nothing (exact)
     ["q/3.jpg", ["<Bluey>"], "A dog on a sofa.", "p"],  # nothing
     ["q/4.jpg", ["<Bond>"], "", "p"],  # empty caption: nothing
     ["q/5.jpg", ["<Anya>", "<Bond>"], '"<Anya>" waves.', "p"],  # Anya correct, Bond nothing
-    ["q/6.jpg", ["<Anya>", "Bingo"], "<Bond> and Anya's friend -Bingo-", "p", "extra field"],  # Anya MISS, Bingo correct
+    [
+        "q/6.jpg",
+        ["<Anya>", "Bingo"],
+        "<Bond> and Anya's friend -Bingo-",
+        "p",
+        "extra field",
+    ],  # Anya MISS, Bingo correct
     ["q/7.jpg", ["<Bluey>"], "<Bluey>'s toy", "p"],  # possessive is not stripped: nothing
 ]
 # lowercased: correct 4 (0, 1, 5a, 6b), predicted 6 (+ MISS 2, 6a), targets 10
@@ -35,7 +46,16 @@ def captions(tmp_path):
 
 
 def test_tokenize_strips_boundary_punctuation_and_end_token():
-    assert tokenize('Hi, <Anya>! (Bond) "x" -y- {z}; a:b. ok?</s>') == ["hi", "<anya>", "bond", "x", "y", "z", "a:b", "ok"]
+    assert tokenize('Hi, <Anya>! (Bond) "x" -y- {z}; a:b. ok?</s>') == [
+        "hi",
+        "<anya>",
+        "bond",
+        "x",
+        "y",
+        "z",
+        "a:b",
+        "ok",
+    ]
     assert tokenize("Hi <Anya>", case_sensitive=True) == ["Hi", "<Anya>"]
     assert tokenize("  ... -- </s> ") == []
     assert tokenize("") == []
@@ -114,7 +134,17 @@ def test_malformed_record_is_a_one_line_error(tmp_path, capsys):
 
 def test_skip_bad_reports_and_scores_the_rest(tmp_path, capsys):
     p = tmp_path / "bad.json"
-    p.write_text(json.dumps([RECORDS[0], ["q/x.jpg", "<Anya>", "caption"], ["q/y.jpg", ["<Anya>"], None], RECORDS[1], ["q/z.jpg", [], "x"]]))
+    p.write_text(
+        json.dumps(
+            [
+                RECORDS[0],
+                ["q/x.jpg", "<Anya>", "caption"],
+                ["q/y.jpg", ["<Anya>"], None],
+                RECORDS[1],
+                ["q/z.jpg", [], "x"],
+            ]
+        )
+    )
     assert main(["eval", "grounding", str(p), "--format", "json", "--skip-bad"]) == 0
     captured = capsys.readouterr()
     out = json.loads(captured.out)
@@ -150,7 +180,9 @@ def test_reproduces_the_shape_of_a_published_row():
     against the published file)."""
     rows = [[f"q/{i}.jpg", [f"<A{i % 8}>", f"<B{i % 8}>"], f"<A{i % 8}> and <B{i % 8}>.", "p"] for i in range(80)]
     rows.append(["q/80.jpg", ["<Anya>", "<Bond>"], "<Anya> is seen joyfully riding on <Bond>'s back.", "p"])
-    rows.append(["q/81.jpg", ["<Bull_dog>", "<Baby_Q>"], "A french bulldog named <Bull_dog> is sitting next to a baby.", "p"])
+    rows.append(
+        ["q/81.jpg", ["<Bull_dog>", "<Baby_Q>"], "A french bulldog named <Bull_dog> is sitting next to a baby.", "p"]
+    )
     records, _ = parse_records(rows)
     s = score(records, case_sensitive=True)
     assert (f"{s.precision:.1f}", f"{s.recall:.1f}", f"{s.f1:.1f}") == ("100.0", "98.8", "99.4")
@@ -164,7 +196,7 @@ def test_evaluate_modules_import_without_heavy_libraries():
 
     code = (
         "import sys\n"
-        "import curate.evaluate.cli, curate.evaluate.grounding, curate.evaluate.records\n"
+        "import curate.cli.evaluate, curate.evaluate.grounding, curate.evaluate.records\n"
         "import curate.evaluate.database, curate.evaluate.retrieval, curate.evaluate.caption\n"
         "heavy = sorted(m for m in ('torch', 'transformers', 'ultralytics', 'peft') if m in sys.modules)\n"
         "print(','.join(heavy))\n"

@@ -11,7 +11,12 @@ from curate.errors import UserError
 from curate.recipe import CelebASource
 from curate.sources import celeba
 
-ATTRS = ["5_o_Clock_Shadow", "Arched_Eyebrows", "Male", "Young"]  # the real file has 40; the reader takes the header's width
+ATTRS = [
+    "5_o_Clock_Shadow",
+    "Arched_Eyebrows",
+    "Male",
+    "Young",
+]  # the real file has 40; the reader takes the header's width
 # name, identity, partition, wild size, bbox (x, y, w, h)
 PEOPLE = [
     ("000001.jpg", 2880, 0, (300, 400), (95, 71, 126, 213)),
@@ -34,8 +39,10 @@ def make_celeba(root: Path, people=PEOPLE, *, identity_header=False, count_delta
     (root / "list_eval_partition.txt").write_text("".join(f"{n} {p}\n" for n, _, p, *_ in people))
     rows = "".join(f"{n:<10}{x:>6}{y:>4}{w:>4}{h:>4}\n" for n, _, _, _, (x, y, w, h) in people)
     (root / "list_bbox_celeba.txt").write_text(f"{len(people) + count_delta}\nimage_id x_1 y_1 width height\n{rows}")
-    attr_rows = "".join(f"{n}  " + " ".join(f"{(1 if (k + j) % 2 else -1):>2}" for j in range(len(ATTRS))) + "\n"
-                        for k, (n, *_) in enumerate(people))
+    attr_rows = "".join(
+        f"{n}  " + " ".join(f"{(1 if (k + j) % 2 else -1):>2}" for j in range(len(ATTRS))) + "\n"
+        for k, (n, *_) in enumerate(people)
+    )
     (root / "list_attr_celeba.txt").write_text(f"{len(people)}\n{' '.join(ATTRS)} \n{attr_rows}")
     for n, _, _, wild, _ in people:
         _jpeg(root / "img_align_celeba" / n, (178, 218))
@@ -73,7 +80,10 @@ def test_aligned_images_are_face_crops_with_identities_and_attributes(tmp_path):
 def test_wild_images_get_face_objects_and_bad_boxes_are_quarantined(tmp_path):
     root = make_celeba(tmp_path / "celeba")
     st = celeba.read("celeba", spec(root, images="wild", splits=["train"]))
-    assert st.images.sort("image_id").select("image_id", "width", "height").rows() == [("000001", 300, 400), ("000002", 300, 400)]
+    assert st.images.sort("image_id").select("image_id", "width", "height").rows() == [
+        ("000001", 300, 400),
+        ("000002", 300, 400),
+    ]
     obj = st.objects.sort("image_id").row(0, named=True)
     assert obj["category"] == "face" and obj["identity"] == "2880" and obj["image_id"] == "000001"
     assert list(obj["bbox"]) == [95.0, 71.0, 221.0, 284.0] and obj["area"] == 126 * 213
@@ -102,7 +112,9 @@ def test_count_line_mismatch_is_reported_not_fatal(tmp_path):
 def test_bad_records_become_quarantine_rows(tmp_path):
     root = make_celeba(tmp_path / "celeba")
     with open(root / "identity_CelebA.txt", "a") as f:
-        f.write("000006.jpg x17\n000007.jpg\n000001.jpg 99\n000008.jpg 12\n../../etc/000009.jpg 13\n000010.jpg 14\n000011.jpg 15\n")
+        f.write(
+            "000006.jpg x17\n000007.jpg\n000001.jpg 99\n000008.jpg 12\n../../etc/000009.jpg 13\n000010.jpg 14\n000011.jpg 15\n"
+        )
     with open(root / "list_eval_partition.txt", "a") as f:
         f.write("000099.jpg 0\n000007.jpg 0\n000010.jpg 7\n000011.jpg 0\n../../etc/000009.jpg 0\n")
     # 000008: no partition; 000011: corrupt image; 000012 never listed
@@ -142,7 +154,9 @@ def test_missing_images_and_limit(tmp_path):
 def test_input_files(tmp_path):
     root = tmp_path / "celeba"
     names = [p.name for p in celeba.input_files(spec(root, images="wild"))]
-    assert {"identity_CelebA.txt", "list_eval_partition.txt", "list_bbox_celeba.txt", "list_attr_celeba.txt"} == set(names)
+    assert {"identity_CelebA.txt", "list_eval_partition.txt", "list_bbox_celeba.txt", "list_attr_celeba.txt"} == set(
+        names
+    )
 
 
 def test_unreadable_files_are_one_line_errors(tmp_path):
@@ -167,14 +181,21 @@ def test_unreadable_files_are_one_line_errors(tmp_path):
 
 def test_bad_box_and_attribute_values(tmp_path):
     root = make_celeba(tmp_path / "celeba")
-    text = (root / "list_bbox_celeba.txt").read_text().replace("000002.jpg    72  94 121 167", "000002.jpg    72  94 1e2 167")
+    text = (
+        (root / "list_bbox_celeba.txt")
+        .read_text()
+        .replace("000002.jpg    72  94 121 167", "000002.jpg    72  94 1e2 167")
+    )
     (root / "list_bbox_celeba.txt").write_text(text)
     lines = (root / "list_attr_celeba.txt").read_text().splitlines()
     lines[2] = lines[2].replace("-1", " 0", 1)  # 000001.jpg
     (root / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
     st = celeba.read("celeba", spec(root, images="wild"))
-    assert reasons(st) == {"bbox_malformed": ["000002.jpg"], "attribute_invalid": ["000001.jpg"],
-                           "bbox_out_of_bounds": ["000005.jpg"]}
+    assert reasons(st) == {
+        "bbox_malformed": ["000002.jpg"],
+        "attribute_invalid": ["000001.jpg"],
+        "bbox_out_of_bounds": ["000005.jpg"],
+    }
     assert st.images.height == 0 and st.objects.height == 0
 
 
@@ -184,7 +205,9 @@ def test_generated_demo_corpus(tmp_path):
     from curate.demo.corpus import generate_corpus
 
     generate_corpus(tmp_path, size="tiny", faults=True)
-    faults = [f for f in json.loads((tmp_path / "FAULTS.json").read_text()) if f["source"] == "celeba"]  # decode stage too
+    faults = [
+        f for f in json.loads((tmp_path / "FAULTS.json").read_text()) if f["source"] == "celeba"
+    ]  # decode stage too
     assert faults
     all_splits = ["train", "val", "test"]
     wild = celeba.read("celeba", spec(tmp_path / "celeba", images="wild", splits=all_splits))
@@ -192,6 +215,8 @@ def test_generated_demo_corpus(tmp_path):
     assert wild.images.height == wild.objects.height == wild.get("identities").height > 0
     assert wild.get("identities")["identity"].value_counts()["count"].max() >= 2  # identities recur across photos
     aligned = celeba.read("celeba", spec(tmp_path / "celeba", splits=all_splits))
-    expected = {f["record_id"] for f in faults if f["file"] != "list_bbox_celeba.txt"}  # the bbox file is for wild images
+    expected = {
+        f["record_id"] for f in faults if f["file"] != "list_bbox_celeba.txt"
+    }  # the bbox file is for wild images
     assert expected <= set(aligned.quarantine["record_id"])
     assert set(zip(aligned.images["width"], aligned.images["height"])) == {(178, 218)}

@@ -12,16 +12,33 @@ import pytest
 from curate.errors import UserError
 from curate.recipe import Objects365Source
 from curate.sources import objects365
-from tests.curate.sources.test_coco import write_jpeg, write_truncated_jpeg
+from tests.support.corpus import write_jpeg, write_truncated_jpeg
 
-CATEGORIES = [{"name": "Cigar/Cigarette ", "id": 3}, {"name": "Moniter/TV", "id": 1}, {"name": "Bakset", "id": 2},
-              {"name": "again", "id": 2}, {"name": 7, "id": 9}]
+CATEGORIES = [
+    {"name": "Cigar/Cigarette ", "id": 3},
+    {"name": "Moniter/TV", "id": 1},
+    {"name": "Bakset", "id": 2},
+    {"name": "again", "id": 2},
+    {"name": 7, "id": 9},
+]
 
 
 def o365_ann(aid, image_id, cat, bbox, isfake=0, isreflected=0) -> dict:
-    x, y, w, h = bbox if isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox) else (0, 0, 1, 1)
-    return {"id": aid, "iscrowd": 0, "isfake": isfake, "area": float(w * h) + 0.25, "isreflected": isreflected,
-            "bbox": bbox, "image_id": image_id, "category_id": cat}
+    x, y, w, h = (
+        bbox
+        if isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)
+        else (0, 0, 1, 1)
+    )
+    return {
+        "id": aid,
+        "iscrowd": 0,
+        "isfake": isfake,
+        "area": float(w * h) + 0.25,
+        "isreflected": isreflected,
+        "bbox": bbox,
+        "image_id": image_id,
+        "category_id": cat,
+    }
 
 
 def o365_img(iid, w, h, name) -> dict:
@@ -30,43 +47,94 @@ def o365_img(iid, w, h, name) -> dict:
 
 V1 = "images/v1/patch8/objects365_v1_00420917.jpg"
 V2_MISSING = "images/v2/patch16/objects365_v2_00908726.jpg"
-IMAGES = [o365_img(420917, 64, 48, V1), o365_img(1000001, 80, 60, "images/v2/patch17/objects365_v2_01000001.jpg"),
-          o365_img(908726, 64, 48, V2_MISSING), o365_img(215749, 64, 48, "images/v1/patch4/objects365_v1_00215749.jpg"),
-          o365_img(215750, 64, 48, "images/v1/patch4/objects365_v1_00215750.jpg"), o365_img(5, 64, 48, "images/v2/../evil.jpg"),
-          o365_img(6, 64, 48, "/images/v1/patch0/abs.jpg"), o365_img(420917, 64, 48, "images/v1/patch8/objects365_v1_00000009.jpg"),
-          {**o365_img(7, 64, 48, "images/v1/patch8/x.jpg"), "height": None}, o365_img(8.5, 64, 48, "images/v1/patch8/y.jpg"), []]
+IMAGES = [
+    o365_img(420917, 64, 48, V1),
+    o365_img(1000001, 80, 60, "images/v2/patch17/objects365_v2_01000001.jpg"),
+    o365_img(908726, 64, 48, V2_MISSING),
+    o365_img(215749, 64, 48, "images/v1/patch4/objects365_v1_00215749.jpg"),
+    o365_img(215750, 64, 48, "images/v1/patch4/objects365_v1_00215750.jpg"),
+    o365_img(5, 64, 48, "images/v2/../evil.jpg"),
+    o365_img(6, 64, 48, "/images/v1/patch0/abs.jpg"),
+    o365_img(420917, 64, 48, "images/v1/patch8/objects365_v1_00000009.jpg"),
+    {**o365_img(7, 64, 48, "images/v1/patch8/x.jpg"), "height": None},
+    o365_img(8.5, 64, 48, "images/v1/patch8/y.jpg"),
+    [],
+]
 ANNOTATIONS = [
-    o365_ann(51, 420917, 3, [4.5, 5.25, 20.0, 10.0], isfake=1), o365_ann(52, 420917, 1, [0, 0, 64, 48], isreflected=1),
-    o365_ann(53, 1000001, 2, [10.0, 1.0, 20.0, 10.0]), o365_ann(54, 908726, 1, [1, 1, 2, 2]), o365_ann(55, 908726, 2, [1, 1, 2, 2]),
-    o365_ann(56, 215749, 1, [1, 1, 2, 2]), o365_ann(57, 215750, 1, [1, 1, 2, 2]), o365_ann(58, 5, 1, [1, 1, 2, 2]),
-    o365_ann(59, 420917, 1, [60, 1, 10, 10]), o365_ann(60, 420917, 1, [1, 1, 0, 10]), o365_ann(61, 420917, 1, [math.nan, 1, 2, 2]),
-    o365_ann(62, 420917, 1, [1, 1, 2, -2]), o365_ann(63, 420917, 1, [1, 1, 2]), o365_ann(64, 420917, 1, [1, None, 2, 2]),
-    o365_ann(65, 420917, 365, [1, 1, 2, 2]), o365_ann(66, 4242, 1, [1, 1, 2, 2]), o365_ann(51, 1000001, 1, [1, 1, 2, 2]),
-    o365_ann(67, 420917, 1, [1, 1, 2, 2], isfake="no"), {**o365_ann(68, 420917, 1, [1, 1, 2, 2]), "category_id": [1]},
-    None, o365_ann(69, 420917, 9, [1, 1, 2, 2]),
+    o365_ann(51, 420917, 3, [4.5, 5.25, 20.0, 10.0], isfake=1),
+    o365_ann(52, 420917, 1, [0, 0, 64, 48], isreflected=1),
+    o365_ann(53, 1000001, 2, [10.0, 1.0, 20.0, 10.0]),
+    o365_ann(54, 908726, 1, [1, 1, 2, 2]),
+    o365_ann(55, 908726, 2, [1, 1, 2, 2]),
+    o365_ann(56, 215749, 1, [1, 1, 2, 2]),
+    o365_ann(57, 215750, 1, [1, 1, 2, 2]),
+    o365_ann(58, 5, 1, [1, 1, 2, 2]),
+    o365_ann(59, 420917, 1, [60, 1, 10, 10]),
+    o365_ann(60, 420917, 1, [1, 1, 0, 10]),
+    o365_ann(61, 420917, 1, [math.nan, 1, 2, 2]),
+    o365_ann(62, 420917, 1, [1, 1, 2, -2]),
+    o365_ann(63, 420917, 1, [1, 1, 2]),
+    o365_ann(64, 420917, 1, [1, None, 2, 2]),
+    o365_ann(65, 420917, 365, [1, 1, 2, 2]),
+    o365_ann(66, 4242, 1, [1, 1, 2, 2]),
+    o365_ann(51, 1000001, 1, [1, 1, 2, 2]),
+    o365_ann(67, 420917, 1, [1, 1, 2, 2], isfake="no"),
+    {**o365_ann(68, 420917, 1, [1, 1, 2, 2]), "category_id": [1]},
+    None,
+    o365_ann(69, 420917, 9, [1, 1, 2, 2]),
 ]
 EXPECTED_QUARANTINE = {
-    ("2", "category_id_duplicate"), ("categories[4]", "wrong_type"),
-    ("908726", "image_missing"), ("54", "image_missing"), ("55", "image_missing"),
-    ("215749", "image_truncated"), ("56", "image_truncated"), ("215750", "image_unreadable"), ("57", "image_unreadable"),
-    ("5", "path_traversal"), ("58", "path_traversal"), ("6", "path_traversal"), ("420917", "image_id_duplicate"),
-    ("7", "wrong_type"), ("images[9]", "wrong_type"), ("images[10]", "wrong_type"),
-    ("59", "bbox_out_of_bounds"), ("60", "bbox_zero_area"), ("61", "bbox_nan"), ("62", "bbox_negative"), ("63", "bbox_malformed"),
-    ("64", "bbox_malformed"), ("65", "category_unknown"), ("66", "image_unknown"), ("51", "annotation_id_duplicate"),
-    ("67", "wrong_type"), ("68", "wrong_type"), ("annotations[19]", "wrong_type"), ("69", "category_unknown"),
+    ("2", "category_id_duplicate"),
+    ("categories[4]", "wrong_type"),
+    ("908726", "image_missing"),
+    ("54", "image_missing"),
+    ("55", "image_missing"),
+    ("215749", "image_truncated"),
+    ("56", "image_truncated"),
+    ("215750", "image_unreadable"),
+    ("57", "image_unreadable"),
+    ("5", "path_traversal"),
+    ("58", "path_traversal"),
+    ("6", "path_traversal"),
+    ("420917", "image_id_duplicate"),
+    ("7", "wrong_type"),
+    ("images[9]", "wrong_type"),
+    ("images[10]", "wrong_type"),
+    ("59", "bbox_out_of_bounds"),
+    ("60", "bbox_zero_area"),
+    ("61", "bbox_nan"),
+    ("62", "bbox_negative"),
+    ("63", "bbox_malformed"),
+    ("64", "bbox_malformed"),
+    ("65", "category_unknown"),
+    ("66", "image_unknown"),
+    ("51", "annotation_id_duplicate"),
+    ("67", "wrong_type"),
+    ("68", "wrong_type"),
+    ("annotations[19]", "wrong_type"),
+    ("69", "category_unknown"),
 }
 
 
-def write_o365(root: Path, *, order=("annotations", "images", "categories"), indent=None, extra_ann: dict | None = None) -> Path:
+def write_o365(
+    root: Path, *, order=("annotations", "images", "categories"), indent=None, extra_ann: dict | None = None
+) -> Path:
     train = root / "train"
     write_jpeg(train / "patch8" / "objects365_v1_00420917.jpg", (64, 48))
     write_jpeg(train / "patch17" / "objects365_v2_01000001.jpg", (80, 60), 1)
     write_truncated_jpeg(train / "patch4" / "objects365_v1_00215749.jpg", (64, 48))
     (train / "patch4" / "objects365_v1_00215750.jpg").write_bytes(b"<html>gone</html>")
     write_jpeg(train / "images" / "evil.jpg", (64, 48))
-    sections = {"annotations": ANNOTATIONS + ([extra_ann] if extra_ann else []), "images": IMAGES, "categories": CATEGORIES}
-    data = {"info": {"note": "a string with }, { and ] inside"}, **{k: sections[k] for k in order},
-            "licenses": [{"name": "", "id": 5, "url": ""}]}
+    sections = {
+        "annotations": ANNOTATIONS + ([extra_ann] if extra_ann else []),
+        "images": IMAGES,
+        "categories": CATEGORIES,
+    }
+    data = {
+        "info": {"note": "a string with }, { and ] inside"},
+        **{k: sections[k] for k in order},
+        "licenses": [{"name": "", "id": 5, "url": ""}],
+    }
     path = root / "annotations" / "zhiyuan_objv2_train.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=indent))
@@ -74,7 +142,9 @@ def write_o365(root: Path, *, order=("annotations", "images", "categories"), ind
 
 
 def spec(root: Path, **kw) -> Objects365Source:
-    return Objects365Source(kind="objects365", annotations=root / "annotations" / "zhiyuan_objv2_train.json", images=root / "train", **kw)
+    return Objects365Source(
+        kind="objects365", annotations=root / "annotations" / "zhiyuan_objv2_train.json", images=root / "train", **kw
+    )
 
 
 @pytest.fixture
@@ -92,9 +162,18 @@ def test_reads_v2_layout_with_typos_and_flags(o365_root: Path):
     ]
     objs = {r["object_id"]: r for r in t.objects.to_dicts()}
     assert set(objs) == {"51", "52", "53"}
-    assert objs["51"] == {"source": "o365", "image_id": "420917", "object_id": "51", "category": "Cigar/Cigarette ",
-                          "bbox": [4.5, 5.25, 24.5, 15.25], "area": 200.25, "iscrowd": False, "isfake": True,
-                          "isreflected": False, "identity": None}
+    assert objs["51"] == {
+        "source": "o365",
+        "image_id": "420917",
+        "object_id": "51",
+        "category": "Cigar/Cigarette ",
+        "bbox": [4.5, 5.25, 24.5, 15.25],
+        "area": 200.25,
+        "iscrowd": False,
+        "isfake": True,
+        "isreflected": False,
+        "identity": None,
+    }
     assert (objs["52"]["category"], objs["52"]["isreflected"], objs["52"]["isfake"]) == ("Moniter/TV", True, False)
     assert objs["53"]["category"] == "Bakset"
 
@@ -145,12 +224,18 @@ def test_flat_layout_and_plain_v1_names(tmp_path: Path):
     flat = tmp_path / "images"
     write_jpeg(flat / "objects365_v1_00420917.jpg", (64, 48))
     write_jpeg(flat / "obj365_train_000000000002.jpg", (32, 32))
-    data = {"images": [o365_img(420917, 64, 48, V1), o365_img(2, 32, 32, "obj365_train_000000000002.jpg")],
-            "annotations": [o365_ann(1, 420917, 1, [1, 1, 2, 2]), o365_ann(2, 2, 1, [1, 1, 2, 2])], "categories": [{"id": 1, "name": "tissue "}]}
+    data = {
+        "images": [o365_img(420917, 64, 48, V1), o365_img(2, 32, 32, "obj365_train_000000000002.jpg")],
+        "annotations": [o365_ann(1, 420917, 1, [1, 1, 2, 2]), o365_ann(2, 2, 1, [1, 1, 2, 2])],
+        "categories": [{"id": 1, "name": "tissue "}],
+    }
     path = tmp_path / "objects365_train.json"
     path.write_text(json.dumps(data))
     t = objects365.read("o365", Objects365Source(kind="objects365", annotations=path, images=flat, split="val"))
-    assert t.images["path"].to_list() == [str(flat / "objects365_v1_00420917.jpg"), str(flat / "obj365_train_000000000002.jpg")]
+    assert t.images["path"].to_list() == [
+        str(flat / "objects365_v1_00420917.jpg"),
+        str(flat / "obj365_train_000000000002.jpg"),
+    ]
     assert t.images["split"].to_list() == ["val", "val"] and t.quarantine.height == 0
     assert t.objects["category"].to_list() == ["tissue ", "tissue "]
 
@@ -180,18 +265,21 @@ def test_progress_bar_is_driven_by_bytes(o365_root: Path, monkeypatch):
     assert seen == {"total": size, "done": size}
 
 
-@pytest.mark.parametrize("content, problem", [
-    (b"", "the top level is empty"),
-    (b"   [1, 2]", "the top level is a JSON array"),
-    (b"nonsense", "not a JSON object"),
-    (b'{"annotations": [{"id": 1}, {"id": 2', "ends before"),
-    (b'{"annotations": [{"id": 1},, {"id": 2}], "images": [], "categories": []}', "not valid JSON"),
-    (b'{"annotations": [], "images": []}', "missing the 'categories'"),
-    (b'{"annotations": {}, "images": [], "categories": []}', "'annotations' must be a JSON list"),
-    (b'{"annotations": [], "images": [], "categories": []} extra', "extra data"),
-    (b'{"annotations": [], "images": [], "categories": [] "x": 1}', "expected ',' or '}'"),
-    (b'{"annotations": ["\xff\xfe"], "images": [], "categories": []}', "UTF-8"),
-])
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (b"", "the top level is empty"),
+        (b"   [1, 2]", "the top level is a JSON array"),
+        (b"nonsense", "not a JSON object"),
+        (b'{"annotations": [{"id": 1}, {"id": 2', "ends before"),
+        (b'{"annotations": [{"id": 1},, {"id": 2}], "images": [], "categories": []}', "not valid JSON"),
+        (b'{"annotations": [], "images": []}', "missing the 'categories'"),
+        (b'{"annotations": {}, "images": [], "categories": []}', "'annotations' must be a JSON list"),
+        (b'{"annotations": [], "images": [], "categories": []} extra', "extra data"),
+        (b'{"annotations": [], "images": [], "categories": [] "x": 1}', "expected ',' or '}'"),
+        (b'{"annotations": ["\xff\xfe"], "images": [], "categories": []}', "UTF-8"),
+    ],
+)
 def test_unreadable_file_is_a_one_line_user_error(tmp_path: Path, monkeypatch, content: bytes, problem: str):
     monkeypatch.setattr(objects365, "CHUNK", 16)
     path = tmp_path / "zhiyuan_objv2_bad.json"
@@ -209,7 +297,7 @@ def test_missing_annotation_file_is_a_user_error(tmp_path: Path):
 
 def test_reads_the_generated_demo_corpus(tmp_path: Path):
     from curate.demo.corpus import generate_corpus
-    from tests.curate.sources.test_coco import check_demo_source
+    from tests.support.corpus import check_demo_source
 
     root = generate_corpus(tmp_path, size="tiny", faults=True)["objects365"]
     faults = [f for f in json.loads((tmp_path / "FAULTS.json").read_text()) if f["source"] == "objects365"]

@@ -38,8 +38,16 @@ def sent(sid: int, text: str) -> dict:
 
 
 def ref(ref_id, ann_id, image_id, split, *sents, cat=1):
-    return {"ref_id": ref_id, "ann_id": ann_id, "category_id": cat, "file_name": f"COCO_train2014_{image_id:012d}_{ann_id}.jpg",
-            "image_id": image_id, "split": split, "sent_ids": [s["sent_id"] for s in sents], "sentences": list(sents)}
+    return {
+        "ref_id": ref_id,
+        "ann_id": ann_id,
+        "category_id": cat,
+        "file_name": f"COCO_train2014_{image_id:012d}_{ann_id}.jpg",
+        "image_id": image_id,
+        "split": split,
+        "sent_ids": [s["sent_id"] for s in sents],
+        "sentences": list(sents),
+    }
 
 
 ANNS = [
@@ -56,14 +64,19 @@ REFS = [
 ]
 
 
-def make_pickle_layout(root: Path, datasets_refs: dict[str, list[dict]] | None = None, anns=ANNS, images=IMAGES) -> Path:
+def make_pickle_layout(
+    root: Path, datasets_refs: dict[str, list[dict]] | None = None, anns=ANNS, images=IMAGES
+) -> Path:
     datasets_refs = datasets_refs or {"refcoco": REFS, "refcoco+": REFS[:2]}
     split_by = {"refcoco": "unc", "refcoco+": "unc", "refcocog": "umd"}
     for ds, refs in datasets_refs.items():
         (root / ds).mkdir(parents=True, exist_ok=True)
         (root / ds / f"refs({split_by[ds]}).p").write_bytes(pickle.dumps(refs, protocol=2))
-        inst = {"images": [{"id": i, "file_name": coco_name(i), "width": w, "height": h} for i, (w, h) in images.items()],
-                "annotations": anns, "categories": CATS}
+        inst = {
+            "images": [{"id": i, "file_name": coco_name(i), "width": w, "height": h} for i, (w, h) in images.items()],
+            "annotations": anns,
+            "categories": CATS,
+        }
         (root / ds / "instances.json").write_text(json.dumps(inst))
     for i, size in images.items():
         p = root / "images" / "train2014" / coco_name(i)
@@ -88,11 +101,17 @@ def test_pickle_layout_gives_one_referring_row_per_sentence(tmp_path):
     assert ref_rows["expression"].to_list() == ["woman in front", "lady smiling", "dog on the right"]
     row = ref_rows.row(0, named=True)
     assert (row["ref_id"], row["sent_id"], row["image_id"], row["object_id"]) == ("22758", "64727", "9", "540661")
-    assert (row["category"], row["split"], row["split_by"], list(row["bbox"])) == ("person", "train", "unc", [10.0, 20.0, 110.0, 220.0])
+    assert (row["category"], row["split"], row["split_by"], list(row["bbox"])) == (
+        "person",
+        "train",
+        "unc",
+        [10.0, 20.0, 110.0, 220.0],
+    )
     assert st.get("referring").filter(dataset="refcoco+").height == 3  # same refs, other dataset
     # COCO ids: the two datasets share image and object rows
     assert st.images.select("image_id", "path", "width", "height", "split").rows() == [
-        ("9", str(root / "images" / "train2014" / coco_name(9)), 640, 480, "train")]
+        ("9", str(root / "images" / "train2014" / coco_name(9)), 640, 480, "train")
+    ]
     objs = st.objects.sort("object_id")
     assert objs["object_id"].to_list() == ["540661", "540662"] and objs["category"].to_list() == ["person", "dog"]
     assert objs["area"].to_list() == [15000.5, 2500.0]
@@ -121,16 +140,26 @@ def test_bad_refs_become_quarantine_rows(tmp_path):
         {"id": 7, "image_id": 30, "category_id": 1, "bbox": [1, 1, 5, 5]},  # image 30: corrupt file
         "not an annotation",
     ]
-    refs = REFS[:2] + [ref(100 + a, a, iid, "train", sent(100 + a, "x")) for a, iid in
-                       [(1, 9), (2, 9), (3, 9), (4, 9), (5, 77), (6, 88), (7, 30), (999, 9), (540662, 25)]] + [
-        ref(22758, 540661, 9, "train", sent(10, "again")),
-        {"ref_id": 10, "ann_id": 540661, "image_id": 9, "split": "train"},  # no sentences
-        {**ref(11, 540661, 9, "train"), "sentences": [sent(11, "   "), {"sent": "no id"}, sent(64727, "reused id"), sent(12, "fine")]},
-        ref(12, 540661, 9, "train"),  # no sentences at all
-        ["not", "a", "dict"],
-    ]
-    root = make_pickle_layout(tmp_path / "refcoco", {"refcoco": refs}, anns=anns,
-                              images={**IMAGES, 77: (10, 10), 88: (10, 10)})
+    refs = (
+        REFS[:2]
+        + [
+            ref(100 + a, a, iid, "train", sent(100 + a, "x"))
+            for a, iid in [(1, 9), (2, 9), (3, 9), (4, 9), (5, 77), (6, 88), (7, 30), (999, 9), (540662, 25)]
+        ]
+        + [
+            ref(22758, 540661, 9, "train", sent(10, "again")),
+            {"ref_id": 10, "ann_id": 540661, "image_id": 9, "split": "train"},  # no sentences
+            {
+                **ref(11, 540661, 9, "train"),
+                "sentences": [sent(11, "   "), {"sent": "no id"}, sent(64727, "reused id"), sent(12, "fine")],
+            },
+            ref(12, 540661, 9, "train"),  # no sentences at all
+            ["not", "a", "dict"],
+        ]
+    )
+    root = make_pickle_layout(
+        tmp_path / "refcoco", {"refcoco": refs}, anns=anns, images={**IMAGES, 77: (10, 10), 88: (10, 10)}
+    )
     inst = json.loads((root / "refcoco" / "instances.json").read_text())
     inst["images"][3]["file_name"] = "../../../etc/passwd"
     (root / "refcoco" / "instances.json").write_text(json.dumps(inst))
@@ -140,14 +169,32 @@ def test_bad_refs_become_quarantine_rows(tmp_path):
     assert reasons(st) == {
         # instances.json records (record id = annotation / image id; checked as a COCO file is: same reasons, and each
         # annotation of a bad image carries the image's reason), then the refs on them
-        ("annotations[11]", "wrong_type"), ("1", "bbox_out_of_bounds"), ("2", "category_unknown"), ("3", "bbox_nan"),
-        ("4", "bbox_zero_area"), ("77", "path_traversal"), ("5", "path_traversal"), ("88", "image_missing"), ("30", "image_unreadable"),
-        ("101", "bbox_out_of_bounds"), ("102", "category_unknown"), ("103", "bbox_nan"), ("104", "bbox_zero_area"),
-        ("105", "path_traversal"), ("106", "image_missing"), ("107", "image_unreadable"),
-        ("1099", "annotation_unknown"), ("540762", "image_mismatch"),
+        ("annotations[11]", "wrong_type"),
+        ("1", "bbox_out_of_bounds"),
+        ("2", "category_unknown"),
+        ("3", "bbox_nan"),
+        ("4", "bbox_zero_area"),
+        ("77", "path_traversal"),
+        ("5", "path_traversal"),
+        ("88", "image_missing"),
+        ("30", "image_unreadable"),
+        ("101", "bbox_out_of_bounds"),
+        ("102", "category_unknown"),
+        ("103", "bbox_nan"),
+        ("104", "bbox_zero_area"),
+        ("105", "path_traversal"),
+        ("106", "image_missing"),
+        ("107", "image_unreadable"),
+        ("1099", "annotation_unknown"),
+        ("540762", "image_mismatch"),
         # refs and sentences
-        ("22758", "ref_id_duplicate"), ("10", "ref_malformed"), ("11:11", "empty_expression"), ("11:#1", "sentence_malformed"),
-        ("11:64727", "sent_id_duplicate"), ("12", "no_expression"), ("#15", "ref_malformed"),
+        ("22758", "ref_id_duplicate"),
+        ("10", "ref_malformed"),
+        ("11:11", "empty_expression"),
+        ("11:#1", "sentence_malformed"),
+        ("11:64727", "sent_id_duplicate"),
+        ("12", "no_expression"),
+        ("#15", "ref_malformed"),
     }
     assert st.quarantine.filter(record_id="22758")["detail"][0].startswith("refcoco: ")
     assert st.get("referring").filter(ref_id="11")["expression"].to_list() == ["fine"]
@@ -160,9 +207,16 @@ def test_truncated_and_wrongly_sized_image_files(tmp_path):
     cut.write_bytes(cut.read_bytes()[:-30])
     (root / "images" / "train2014" / coco_name(30)).write_bytes(jpeg((300, 300)))  # instances.json says 400x400
     st = refcoco.read("refcoco", spec(root, datasets=["refcoco"], splits=["test"]))
-    assert reasons(st) == {("25", "image_truncated"), ("22760", "image_truncated"),
-                           ("30", "image_size_mismatch"), ("22761", "image_size_mismatch")}
-    assert refcoco.read("refcoco", spec(root, datasets=["refcoco"], splits=["test"], verify_images="exists")).images.height == 2
+    assert reasons(st) == {
+        ("25", "image_truncated"),
+        ("22760", "image_truncated"),
+        ("30", "image_size_mismatch"),
+        ("22761", "image_size_mismatch"),
+    }
+    assert (
+        refcoco.read("refcoco", spec(root, datasets=["refcoco"], splits=["test"], verify_images="exists")).images.height
+        == 2
+    )
 
 
 def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
@@ -200,41 +254,83 @@ def test_unreadable_files_are_one_line_errors(tmp_path):
 
 
 # ---------------------------------------------------------------- HF layouts
-LMMS_FEATURES = datasets.Features({
-    "question_id": datasets.Value("string"), "image": datasets.Image(), "question": datasets.Value("string"),
-    "answer": datasets.Sequence(datasets.Value("string")), "segmentation": datasets.Sequence(datasets.Value("float32")),
-    "bbox": datasets.Sequence(datasets.Value("float32")), "iscrowd": datasets.Value("int8"), "file_name": datasets.Value("string"),
-})
-JXU_FEATURES = datasets.Features({
-    "sent_ids": datasets.Sequence(datasets.Value("int64")), "file_name": datasets.Value("string"),
-    "ann_id": datasets.Value("int64"), "ref_id": datasets.Value("int64"), "image_id": datasets.Value("int64"),
-    "split": datasets.Value("string"),
-    "sentences": [{"raw": datasets.Value("string"), "sent": datasets.Value("string"), "sent_id": datasets.Value("int64"),
-                   "tokens": datasets.Sequence(datasets.Value("string"))}],
-    "category_id": datasets.Value("int64"), "raw_anns": datasets.Value("string"), "raw_image_info": datasets.Value("string"),
-    "raw_sentences": datasets.Value("string"), "image_path": datasets.Value("string"),
-    "bbox": datasets.Sequence(datasets.Value("float64")), "captions": datasets.Sequence(datasets.Value("string")),
-    "global_image_id": datasets.Value("string"), "anns_id": datasets.Value("string"),
-})
+LMMS_FEATURES = datasets.Features(
+    {
+        "question_id": datasets.Value("string"),
+        "image": datasets.Image(),
+        "question": datasets.Value("string"),
+        "answer": datasets.Sequence(datasets.Value("string")),
+        "segmentation": datasets.Sequence(datasets.Value("float32")),
+        "bbox": datasets.Sequence(datasets.Value("float32")),
+        "iscrowd": datasets.Value("int8"),
+        "file_name": datasets.Value("string"),
+    }
+)
+JXU_FEATURES = datasets.Features(
+    {
+        "sent_ids": datasets.Sequence(datasets.Value("int64")),
+        "file_name": datasets.Value("string"),
+        "ann_id": datasets.Value("int64"),
+        "ref_id": datasets.Value("int64"),
+        "image_id": datasets.Value("int64"),
+        "split": datasets.Value("string"),
+        "sentences": [
+            {
+                "raw": datasets.Value("string"),
+                "sent": datasets.Value("string"),
+                "sent_id": datasets.Value("int64"),
+                "tokens": datasets.Sequence(datasets.Value("string")),
+            }
+        ],
+        "category_id": datasets.Value("int64"),
+        "raw_anns": datasets.Value("string"),
+        "raw_image_info": datasets.Value("string"),
+        "raw_sentences": datasets.Value("string"),
+        "image_path": datasets.Value("string"),
+        "bbox": datasets.Sequence(datasets.Value("float64")),
+        "captions": datasets.Sequence(datasets.Value("string")),
+        "global_image_id": datasets.Value("string"),
+        "anns_id": datasets.Value("string"),
+    }
+)
 
 
 def lmms_row(qid, image_id, answers, bbox, size=(640, 480), image=None):
-    return {"question_id": str(qid), "image": {"bytes": image if image is not None else jpeg(size), "path": None},
-            "question": "Please provide the bounding box coordinate of the region this sentence describes: ",
-            "answer": answers, "segmentation": [1.0, 2.0, 3.0], "bbox": bbox, "iscrowd": 0,
-            "file_name": f"COCO_train2014_{image_id:012d}_{qid}.jpg"}
+    return {
+        "question_id": str(qid),
+        "image": {"bytes": image if image is not None else jpeg(size), "path": None},
+        "question": "Please provide the bounding box coordinate of the region this sentence describes: ",
+        "answer": answers,
+        "segmentation": [1.0, 2.0, 3.0],
+        "bbox": bbox,
+        "iscrowd": 0,
+        "file_name": f"COCO_train2014_{image_id:012d}_{qid}.jpg",
+    }
 
 
 def jxu_row(r: dict, image_info_name=None):
     ann = next(a for a in ANNS if a["id"] == r["ann_id"])
     w, h = IMAGES[r["image_id"]]
-    return {"sent_ids": r["sent_ids"], "file_name": r["file_name"], "ann_id": r["ann_id"], "ref_id": r["ref_id"],
-            "image_id": r["image_id"], "split": r["split"], "sentences": r["sentences"], "category_id": r["category_id"],
-            "raw_anns": json.dumps(ann), "raw_image_info": json.dumps({"file_name": image_info_name or coco_name(r["image_id"]),
-                                                                       "width": w, "height": h, "id": r["image_id"]}),
-            "raw_sentences": json.dumps(r["sentences"]), "image_path": f"coco/train2014/{coco_name(r['image_id'])}",
-            "bbox": [float(v) for v in ann["bbox"]], "captions": [s["sent"] for s in r["sentences"]],
-            "global_image_id": f"coco.{r['image_id']}", "anns_id": str(r["ann_id"])}
+    return {
+        "sent_ids": r["sent_ids"],
+        "file_name": r["file_name"],
+        "ann_id": r["ann_id"],
+        "ref_id": r["ref_id"],
+        "image_id": r["image_id"],
+        "split": r["split"],
+        "sentences": r["sentences"],
+        "category_id": r["category_id"],
+        "raw_anns": json.dumps(ann),
+        "raw_image_info": json.dumps(
+            {"file_name": image_info_name or coco_name(r["image_id"]), "width": w, "height": h, "id": r["image_id"]}
+        ),
+        "raw_sentences": json.dumps(r["sentences"]),
+        "image_path": f"coco/train2014/{coco_name(r['image_id'])}",
+        "bbox": [float(v) for v in ann["bbox"]],
+        "captions": [s["sent"] for s in r["sentences"]],
+        "global_image_id": f"coco.{r['image_id']}",
+        "anns_id": str(r["ann_id"]),
+    }
 
 
 def write(path: Path, rows, features):
@@ -244,23 +340,39 @@ def write(path: Path, rows, features):
 
 def test_lmms_layout_embedded_images_and_shard_splits(tmp_path):
     root = tmp_path / "hf"
-    write(root / "refcoco" / "data" / "val-00000-of-00001.parquet",
-          [lmms_row(540661, 9, ["woman in front", "lady"], [10, 20, 100, 200]),
-           lmms_row(540662, 9, ["dog"], [300, 100, 50, 60]),
-           lmms_row(1, 25, ["far away"], [600, 400, 100, 100], size=(500, 375)),
-           lmms_row(2, 30, ["broken"], [1, 1, 5, 5], image=b"<html>"),
-           lmms_row(3, 25, [], [1, 1, 5, 5], size=(500, 375))], LMMS_FEATURES)
-    write(root / "refcoco" / "data" / "testA-00000-of-00001.parquet", [lmms_row(600001, 25, ["man left"], [0, 0, 40, 80], size=(500, 375))], LMMS_FEATURES)
+    write(
+        root / "refcoco" / "data" / "val-00000-of-00001.parquet",
+        [
+            lmms_row(540661, 9, ["woman in front", "lady"], [10, 20, 100, 200]),
+            lmms_row(540662, 9, ["dog"], [300, 100, 50, 60]),
+            lmms_row(1, 25, ["far away"], [600, 400, 100, 100], size=(500, 375)),
+            lmms_row(2, 30, ["broken"], [1, 1, 5, 5], image=b"<html>"),
+            lmms_row(3, 25, [], [1, 1, 5, 5], size=(500, 375)),
+        ],
+        LMMS_FEATURES,
+    )
+    write(
+        root / "refcoco" / "data" / "testA-00000-of-00001.parquet",
+        [lmms_row(600001, 25, ["man left"], [0, 0, 40, 80], size=(500, 375))],
+        LMMS_FEATURES,
+    )
     st = refcoco.read("rc", spec(root, layout="hf", datasets=["refcoco"], splits=["val"]))
     rows = st.get("referring").sort("sent_id")
     assert rows.select("ref_id", "sent_id", "expression", "split", "split_by").rows() == [
-        ("540661", "540661:0", "woman in front", "val", "hf"), ("540661", "540661:1", "lady", "val", "hf"),
-        ("540662", "540662:0", "dog", "val", "hf")]
+        ("540661", "540661:0", "woman in front", "val", "hf"),
+        ("540661", "540661:1", "lady", "val", "hf"),
+        ("540662", "540662:0", "dog", "val", "hf"),
+    ]
     assert list(rows["bbox"][0]) == [10.0, 20.0, 110.0, 220.0]
     img = st.images.row(0, named=True)
     assert (img["image_id"], img["width"], img["height"]) == ("9", 640, 480)
     assert imageio.open_image(img["path"]).size == (640, 480)
-    assert reasons(st) == {("1", "bbox_out_of_bounds"), ("30", "image_unreadable"), ("2", "image_unreadable"), ("3", "no_expression")}
+    assert reasons(st) == {
+        ("1", "bbox_out_of_bounds"),
+        ("30", "image_unreadable"),
+        ("2", "image_unreadable"),
+        ("3", "no_expression"),
+    }
     assert st.objects.height == 2
     st = refcoco.read("rc", spec(root, layout="hf", datasets=["refcoco"], splits=["test"]))
     assert st.get("referring")["expression"].to_list() == ["man left"]
@@ -272,14 +384,24 @@ def test_jxu124_layout_per_row_split_wins_and_images_come_from_folder(tmp_path):
     root = tmp_path / "hf"
     # the HF "test" split of jxu124/refcoco holds testA rows
     write(root / "refcocoplus" / "data" / "test-00000-of-00001.parquet", [jxu_row(REFS[2])], JXU_FEATURES)
-    write(root / "refcocoplus" / "data" / "train-00000-of-00001.parquet",
-          [jxu_row(REFS[0]), jxu_row(REFS[1]), jxu_row(ref(5, 540661, 9, "train", sent(5, "x")), image_info_name="../x.jpg")],
-          JXU_FEATURES)
+    write(
+        root / "refcocoplus" / "data" / "train-00000-of-00001.parquet",
+        [
+            jxu_row(REFS[0]),
+            jxu_row(REFS[1]),
+            jxu_row(ref(5, 540661, 9, "train", sent(5, "x")), image_info_name="../x.jpg"),
+        ],
+        JXU_FEATURES,
+    )
     s = spec(root, layout="hf", datasets=["refcoco+"], images=images, splits=["testA"])
     st = refcoco.read("rc", s)
     rows = st.get("referring")
-    assert rows.select("dataset", "ref_id", "sent_id", "expression", "split").rows() == [("refcoco+", "22760", "64730", "man left", "testA")]
-    assert st.images.select("image_id", "path", "width", "height").rows() == [("25", str(images / coco_name(25)), 500, 375)]
+    assert rows.select("dataset", "ref_id", "sent_id", "expression", "split").rows() == [
+        ("refcoco+", "22760", "64730", "man left", "testA")
+    ]
+    assert st.images.select("image_id", "path", "width", "height").rows() == [
+        ("25", str(images / coco_name(25)), 500, 375)
+    ]
     st = refcoco.read("rc", s.model_copy(update={"splits": ["train"]}))
     assert sorted(st.get("referring")["expression"].to_list()) == ["dog on the right", "lady smiling", "woman in front"]
     assert st.objects.sort("object_id")["area"].to_list() == [15000.5, 2500.0]
@@ -306,12 +428,19 @@ def test_generated_demo_corpus(tmp_path):
     from curate.demo.corpus import generate_corpus
 
     generate_corpus(tmp_path, size="tiny", faults=True)
-    faults = [f for f in json.loads((tmp_path / "FAULTS.json").read_text()) if f["source"] == "refcoco"]  # decode stage too
+    faults = [
+        f for f in json.loads((tmp_path / "FAULTS.json").read_text()) if f["source"] == "refcoco"
+    ]  # decode stage too
     assert faults
-    st = refcoco.read("refcoco", spec(tmp_path / "refcoco", datasets=["refcoco", "refcoco+", "refcocog"], splits=["train", "val", "test"]))
+    st = refcoco.read(
+        "refcoco",
+        spec(tmp_path / "refcoco", datasets=["refcoco", "refcoco+", "refcocog"], splits=["train", "val", "test"]),
+    )
     assert {f["record_id"] for f in faults} <= set(st.quarantine["record_id"])
     rows = st.get("referring")
     assert set(rows["dataset"]) == {"refcoco", "refcoco+", "refcocog"}
     assert set(rows["split_by"]) == {"unc", "umd"} and "testA" in set(rows["split"])
-    assert set(rows["object_id"]) <= set(st.objects["object_id"]) and set(rows["image_id"]) == set(st.images["image_id"])
+    assert set(rows["object_id"]) <= set(st.objects["object_id"]) and set(rows["image_id"]) == set(
+        st.images["image_id"]
+    )
     assert all(Path(p).is_file() for p in st.images["path"])

@@ -11,9 +11,19 @@ from curate.errors import UserError
 from curate.sources import safe_pickle
 
 REF = {
-    "ref_id": 22758, "ann_id": 540661, "image_id": 9, "split": "testA", "sent_ids": [64727, 64728],
-    "sentences": [{"tokens": ["woman", "in", "front"], "raw": "Woman in front", "sent": "woman in front", "sent_id": 64727}],
-    "score": 0.5, "ok": True, "none": None, "pair": (1, 2), "blob": b"\x00\xffraw",
+    "ref_id": 22758,
+    "ann_id": 540661,
+    "image_id": 9,
+    "split": "testA",
+    "sent_ids": [64727, 64728],
+    "sentences": [
+        {"tokens": ["woman", "in", "front"], "raw": "Woman in front", "sent": "woman in front", "sent_id": 64727}
+    ],
+    "score": 0.5,
+    "ok": True,
+    "none": None,
+    "pair": (1, 2),
+    "blob": b"\x00\xffraw",
 }
 
 

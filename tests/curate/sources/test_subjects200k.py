@@ -16,14 +16,22 @@ from curate.errors import UserError
 from curate.recipe import Subjects200KSource
 from curate.sources import subjects200k
 
-FEATURES = datasets.Features({
-    "image": datasets.Image(),
-    "collection": datasets.Value("string"),
-    "quality_assessment": {k: datasets.Value("int64") for k in ("compositeStructure", "objectConsistency", "imageQuality")},
-    "description": {"item": datasets.Value("string"), "description_0": datasets.Value("string"),
-                    "description_1": datasets.Value("string"), "category": datasets.Value("string"),
-                    "description_valid": datasets.Value("bool")},
-})
+FEATURES = datasets.Features(
+    {
+        "image": datasets.Image(),
+        "collection": datasets.Value("string"),
+        "quality_assessment": {
+            k: datasets.Value("int64") for k in ("compositeStructure", "objectConsistency", "imageQuality")
+        },
+        "description": {
+            "item": datasets.Value("string"),
+            "description_0": datasets.Value("string"),
+            "description_1": datasets.Value("string"),
+            "category": datasets.Value("string"),
+            "description_valid": datasets.Value("bool"),
+        },
+    }
+)
 
 
 def composite(color, size=(1056, 528)) -> bytes:
@@ -35,14 +43,21 @@ def composite(color, size=(1056, 528)) -> bytes:
     return buf.getvalue()
 
 
-def record(i, *, scores=(5, 5, 5), collection="collection_2", valid=True, category="Furniture", size=(1056, 528), image=None):
+def record(
+    i, *, scores=(5, 5, 5), collection="collection_2", valid=True, category="Furniture", size=(1056, 528), image=None
+):
     qa = None if scores is None else dict(zip(("compositeStructure", "objectConsistency", "imageQuality"), scores))
     return {
         "image": {"bytes": image if image is not None else composite((40 * i % 255, 90, 160), size), "path": None},
         "collection": collection,
         "quality_assessment": qa,
-        "description": {"item": f"Eames Lounge Chair {i}", "description_0": f"The chair {i} in a loft.",
-                        "description_1": f"The chair {i} on a beach.", "category": category, "description_valid": valid},
+        "description": {
+            "item": f"Eames Lounge Chair {i}",
+            "description_0": f"The chair {i} in a loft.",
+            "description_1": f"The chair {i} on a beach.",
+            "category": category,
+            "description_valid": valid,
+        },
     }
 
 
@@ -56,8 +71,13 @@ def write_shards(folder: Path, shards: list[list[dict]]) -> Path:
 
 GOOD_AND_BAD = [
     [record(0), record(1, scores=(5, 4, 5)), record(2, scores=None), record(3, collection="collection_1")],
-    [record(4, valid=False), record(5, size=(600, 400)), record(6, image=b"not an image"), record(7, category=""),
-     record(8, collection="collection_1")],
+    [
+        record(4, valid=False),
+        record(5, size=(600, 400)),
+        record(6, image=b"not an image"),
+        record(7, category=""),
+        record(8, collection="collection_1"),
+    ],
 ]
 
 
@@ -72,21 +92,30 @@ def reasons(st):
 def test_pairs_panels_and_embedded_images(tmp_path):
     root = write_shards(tmp_path / "s200k", GOOD_AND_BAD)
     st = subjects200k.read("s200k", spec(path=root))
-    assert st.images["image_id"].to_list() == ["train-00000-of-00002:0", "train-00000-of-00002:3",
-                                               "train-00001-of-00002:0", "train-00001-of-00002:4"]
+    assert st.images["image_id"].to_list() == [
+        "train-00000-of-00002:0",
+        "train-00000-of-00002:3",
+        "train-00001-of-00002:0",
+        "train-00001-of-00002:4",
+    ]
     img = st.images.row(0, named=True)
     assert (img["width"], img["height"], img["split"]) == (1056, 528, "train")
     assert imageio.open_image(img["path"]).size == (1056, 528)
-    assert imageio.open_image(st.images["path"][3]).getpixel((300, 300)) == pytest.approx((40 * 8 % 255, 90, 160), abs=6)
+    assert imageio.open_image(st.images["path"][3]).getpixel((300, 300)) == pytest.approx(
+        (40 * 8 % 255, 90, 160), abs=6
+    )
     objs = st.objects.filter(image_id="train-00000-of-00002:0").sort("object_id")
     assert [list(b) for b in objs["bbox"]] == [[8.0, 8.0, 520.0, 520.0], [528.0, 8.0, 1040.0, 520.0]]
     assert set(objs["identity"]) == {"train-00000-of-00002:0"} and set(objs["category"]) == {"Furniture"}
     assert objs["area"].to_list() == [512.0 * 512, 512.0 * 512]
     pair = st.get("pairs").row(0, named=True)
     assert pair["item"] == "Eames Lounge Chair 0" and pair["description_1"] == "The chair 0 on a beach."
-    assert (pair["left_object_id"], pair["right_object_id"]) == ("train-00000-of-00002:0/left", "train-00000-of-00002:0/right")
+    assert (pair["left_object_id"], pair["right_object_id"]) == (
+        "train-00000-of-00002:0/left",
+        "train-00000-of-00002:0/right",
+    )
     assert pair["collection"] == "collection_2"
-    assert getattr(st, "revision") is None
+    assert st.revision is None
 
 
 def test_every_dropped_row_has_a_quarantine_reason(tmp_path):
@@ -106,12 +135,19 @@ def test_every_dropped_row_has_a_quarantine_reason(tmp_path):
 
 def test_quality_collection_and_description_filters_are_configurable(tmp_path):
     root = write_shards(tmp_path / "s200k", GOOD_AND_BAD)
-    st = subjects200k.read("s200k", spec(path=root, min_quality=4, collections=["collection_2"], require_valid_description=True))
+    st = subjects200k.read(
+        "s200k", spec(path=root, min_quality=4, collections=["collection_2"], require_valid_description=True)
+    )
     got = {(rid, r) for _, rid, r in reasons(st) if r in ("low_quality", "collection_filtered", "description_invalid")}
-    assert got == {("train-00000-of-00002:3", "collection_filtered"), ("train-00001-of-00002:4", "collection_filtered"),
-                   ("train-00001-of-00002:0", "description_invalid")}
+    assert got == {
+        ("train-00000-of-00002:3", "collection_filtered"),
+        ("train-00001-of-00002:4", "collection_filtered"),
+        ("train-00001-of-00002:0", "description_invalid"),
+    }
     assert st.images["image_id"].to_list() == ["train-00000-of-00002:0", "train-00000-of-00002:1"]
-    st = subjects200k.read("s200k", spec(path=root, left_panel=(0, 0, 300, 300), right_panel=(300, 0, 600, 300), limit=4))
+    st = subjects200k.read(
+        "s200k", spec(path=root, left_panel=(0, 0, 300, 300), right_panel=(300, 0, 600, 300), limit=4)
+    )
     assert st.images["image_id"].to_list()[-1] == "train-00001-of-00002:1"  # 600x400 fits these panels
     assert st.images.height == 4 and "image_unreadable" not in st.quarantine["reason"].to_list()  # stopped at the limit
 
@@ -123,7 +159,10 @@ def test_flat_folder_of_shards_and_input_files(tmp_path):
     (root / "data" / "train-00000-of-00001.parquet").rename(flat / "part.parquet")
     assert subjects200k.input_files(spec(path=flat)) == [flat / "part.parquet"]
     st = subjects200k.read("s200k", spec(path=flat))
-    assert st.images["image_id"].to_list() == ["part:0", "part:3"] and st.images["split"].to_list() == ["train", "train"]
+    assert st.images["image_id"].to_list() == ["part:0", "part:3"] and st.images["split"].to_list() == [
+        "train",
+        "train",
+    ]
 
 
 def test_unreadable_shards_are_one_line_errors(tmp_path):
@@ -135,7 +174,9 @@ def test_unreadable_shards_are_one_line_errors(tmp_path):
     with pytest.raises(UserError, match=r"train-00000-of-00001.parquet: not a readable Parquet file"):
         subjects200k.read("s", spec(path=tmp_path))
     pq.write_table(pa.table({"image": [b"x"], "caption": ["a chair"]}), bad)
-    with pytest.raises(UserError, match=r"not a Subjects200K shard: missing column\(s\) collection, quality_assessment, description"):
+    with pytest.raises(
+        UserError, match=r"not a Subjects200K shard: missing column\(s\) collection, quality_assessment, description"
+    ):
         subjects200k.read("s", spec(path=tmp_path))
     with pytest.raises(UserError, match=r"left_panel \(10, 8, 10, 520\) must have x1 < x2"):
         subjects200k.read("s", spec(path=tmp_path, left_panel=(10, 8, 10, 520)))
@@ -147,12 +188,18 @@ def test_pinned_hub_revision_is_downloaded_and_reported(tmp_path, hub):
     api = HfApi()
     repo = "tester/subjects200k-mini"
     api.create_repo(repo, repo_type="dataset")
-    api.upload_folder(folder_path=str(write_shards(tmp_path / "v1", GOOD_AND_BAD[:1])), repo_id=repo, repo_type="dataset")
+    api.upload_folder(
+        folder_path=str(write_shards(tmp_path / "v1", GOOD_AND_BAD[:1])), repo_id=repo, repo_type="dataset"
+    )
     api.create_tag(repo, tag="v1", repo_type="dataset")
     sha = api.dataset_info(repo, revision="v1").sha
     # a later commit on main must not change what @v1 reads
-    api.upload_folder(folder_path=str(write_shards(tmp_path / "v2", GOOD_AND_BAD)), repo_id=repo, repo_type="dataset",
-                      delete_patterns=["*.parquet"])
+    api.upload_folder(
+        folder_path=str(write_shards(tmp_path / "v2", GOOD_AND_BAD)),
+        repo_id=repo,
+        repo_type="dataset",
+        delete_patterns=["*.parquet"],
+    )
 
     st = subjects200k.read("s200k", spec(hub=f"{repo}@v1"))
     assert st.revision == f"{repo}@{sha}" and len(sha) == 40

@@ -1,0 +1,1 @@
+"""Materialization: example plans -> crops -> shards -> manifest. Entry point: :func:`curate.materialize.pipeline.build`."""

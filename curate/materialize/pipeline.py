@@ -1,0 +1,334 @@
+"""``repic build``: recipe -> index -> plan -> crops -> shards -> manifest, resumable and deterministic.
+
+Layout (see ARCHITECTURE.md "Build folder"): ``<out>/<name>/<version>/`` with
+``data/train-NNNNN-of-MMMMM.parquet``, ``quarantine.parquet``, ``recipe.yaml``,
+``manifest.json`` (written last, atomically: its presence means the build is
+complete), then ``preview.png`` and ``README.md``.
+
+Resume state lives in ``.work/``: ``state.json`` (recipe hash, source
+fingerprints, plan summary; written after the per-shard plan files, so a
+resumed build uses exactly the same plan), ``crops/job-*.json`` and
+``parts/part-*.{parquet,json}`` (each committed atomically by the stage
+function). A rerun after a crash (even SIGKILL) skips every committed job and
+shard. Nothing in the output depends on the worker count, timing or the
+order in which workers finish.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from itertools import accumulate
+from pathlib import Path
+
+from curate import progress
+from curate.errors import BuildFailed, UserError
+from curate.materialize import manifest as mf
+from curate.materialize.crops import crop_jobs, image_keys, run_crop_job
+from curate.materialize.executor import frozen_heap, make_executor
+from curate.materialize.shards import (
+    PartSpec,
+    atomic_write_text,
+    materialize_part,
+    read_plans,
+    row_schema,
+    sha256_file,
+    write_quarantine,
+)
+from curate.plan.example import ExamplePlan
+from curate.recipe import Recipe, load_recipe, recipe_hash, resolved_yaml
+from curate.sources.index import bad_fraction
+
+STATE_FORMAT = "repic-build-state/1"
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def build_dir_for(recipe: Recipe, out_dir: Path) -> Path:
+    return Path(out_dir) / recipe.name / recipe.version
+
+
+def _fingerprints_only(fps: dict) -> dict:
+    return {name: fp["fingerprint"] for name, fp in fps.items()}
+
+
+def _load_state(work: Path, rhash: str, current_fps: dict) -> dict | None:
+    path = work / "state.json"
+    if not path.is_file():
+        return None
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None
+    if (
+        state.get("format") != STATE_FORMAT
+        or state.get("recipe_hash") != rhash
+        or _fingerprints_only(state["sources"]) != current_fps
+    ):
+        return None
+    return state
+
+
+def exclusion_hashes(recipe: Recipe) -> set[str]:
+    """sha256 of every evaluation image: the recipe's hashes plus the files under its paths."""
+    hashes = set(recipe.exclude.hashes)
+    for root in recipe.exclude.paths:
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        hashes.update(sha256_file(p) for p in files)
+    return hashes
+
+
+def hash_refs(refs: list[str]) -> list[str | None]:
+    """sha256 of each image reference's bytes (None when unreadable); a top-level stage function."""
+    import hashlib
+
+    from curate import imageio
+
+    out = []
+    for ref in refs:
+        try:
+            out.append(hashlib.sha256(imageio.read_bytes(ref)).hexdigest())
+        except Exception:  # unreadable images are the crop stage's business (quarantined there)
+            out.append(None)
+    return out
+
+
+def excluded_source_images(tables: dict, hashes: set[str], executor, chunk: int = 256) -> set[tuple[str, str]]:
+    """(source, image_id) of every source image whose bytes hash to an evaluation image's sha256."""
+    if not hashes:
+        return set()
+    keys, refs = [], []
+    for name, st in tables.items():
+        for image_id, path in st.images.select("image_id", "path").iter_rows():
+            keys.append((name, image_id))
+            refs.append(path)
+    chunks = [refs[i : i + chunk] for i in range(0, len(refs), chunk)]
+    digests = [
+        d
+        for part in progress.track(executor.map(hash_refs, chunks), "Hashing source images", total=len(chunks))
+        for d in part
+    ]
+    return {k for k, d in zip(keys, digests) if d in hashes}
+
+
+def check_index_quality(recipe: Recipe, tables: dict, build_dir: Path) -> None:
+    """BuildFailed (after writing quarantine.parquet) when a source's bad-input fraction passes the recipe's limit."""
+    limit = recipe.quality.max_bad_fraction
+    bad = {name: bad_fraction(st) for name, st in tables.items()}
+    worst = max(bad, key=bad.get, default=None)
+    if worst is not None and bad[worst] > limit:
+        q = write_quarantine([st.quarantine for st in tables.values()], build_dir / "quarantine.parquet")
+        raise BuildFailed(
+            f"source {worst!r}: {bad[worst]:.1%} of its records are bad input, quarantined "
+            f"(> quality.max_bad_fraction {limit:.1%}); see {q}"
+        )
+
+
+def _plan(recipe: Recipe, work: Path, rhash: str, build_dir: Path, executor, log) -> dict:
+    """Index and plan; save the plan per shard and the state file (last)."""
+    from curate.plan.mixture import plan_mixture
+    from curate.sources.index import index_recipe, source_fingerprints
+
+    for stale in (work, build_dir / "data"):  # no manifest yet: nothing here is a finished build
+        shutil.rmtree(stale, ignore_errors=True)
+    (work / "plans").mkdir(parents=True)
+    log(f"indexing {len(recipe.sources)} source(s)")
+    tables = index_recipe(recipe)
+    fps = source_fingerprints(recipe, tables)
+    index_q = [st.quarantine for st in tables.values()]
+    check_index_quality(recipe, tables, build_dir)  # raises BuildFailed after writing quarantine.parquet
+    hashes = exclusion_hashes(recipe)
+    excluded = excluded_source_images(tables, hashes, executor)
+    if hashes:
+        log(f"excluding {len(excluded)} source image(s) that are evaluation images")
+    log(f"planning {recipe.mixture.total} examples")
+    result = plan_mixture(recipe, tables, excluded_images=excluded)
+    plans = result.plans
+    per = recipe.output.examples_per_shard
+    n_parts = max(1, -(-len(plans) // per))
+    for i in range(n_parts):
+        chunk = plans[i * per : (i + 1) * per]
+        atomic_write_text(
+            work / "plans" / f"part-{i:05d}.jsonl",
+            "".join(json.dumps(p.to_json(), ensure_ascii=False, sort_keys=True) + "\n" for p in chunk),
+        )
+    write_quarantine([*index_q, result.quarantine], work / "pre_quarantine.parquet")
+    plan_fp = mf.sha256_of_files(sorted((work / "plans").glob("part-*.jsonl")))
+    state = {
+        "format": STATE_FORMAT,
+        "recipe_hash": rhash,
+        "sources": fps,
+        "n_plans": len(plans),
+        "n_parts": n_parts,
+        "plan_fingerprint": plan_fp,
+        "plan_stats": result.stats,
+        "exclude_hashes": sorted(hashes),
+        "excluded_images": len(excluded),
+    }
+    text = json.dumps(state, sort_keys=True, default=str)
+    atomic_write_text(work / "state.json", text)
+    return json.loads(text)  # exactly what a resumed build reads back
+
+
+def _crop(
+    recipe: Recipe, work: Path, plans: list[ExamplePlan], keys: list[list[str]], state: dict, executor, log
+) -> dict:
+    jobs = crop_jobs(
+        plans,
+        results=work / "crops",
+        frame=recipe.model,
+        crops=recipe.crops,
+        exclude_hashes=frozenset(state["exclude_hashes"]),
+        keys=keys,
+    )
+    done = sum(1 for j in jobs if Path(j.result_path).exists())
+    if done:
+        log(f"resumed: {done} of {len(jobs)} crop jobs already done")
+    merged = {"images": {}, "failed": {}, "excluded": set(), "decoded": 0}
+    with progress.bar("Cropping", total=len(jobs)) as advance:
+        for res in executor.map(run_crop_job, jobs):
+            merged["images"].update((k, [*v, res["index"]]) for k, v in res["images"].items())
+            merged["failed"].update(res["failed"])
+            merged["excluded"].update(res["excluded"])
+            merged["decoded"] += res["decoded"]
+            advance()
+    return merged
+
+
+def _parts(
+    recipe: Recipe, work: Path, state: dict, part_keys: list[list[list[str]]], crops: dict, executor, log
+) -> list[dict]:
+    """Assemble every shard; ``part_keys[i]``: the store keys of part i's plans, plan by plan."""
+    specs, schema = [], row_schema()
+    for i, plan_keys in enumerate(part_keys):
+        keys = {k for ks in plan_keys for k in ks}
+        plans_path = work / "plans" / f"part-{i:05d}.jsonl"
+        specs.append(
+            PartSpec(
+                index=i,
+                plans_path=str(plans_path),
+                out_path=str(work / "parts" / f"part-{i:05d}.parquet"),
+                meta_path=str(work / "parts" / f"part-{i:05d}.json"),
+                packs=str(work / "crops"),
+                images={k: crops["images"][k] for k in keys if k in crops["images"]},
+                failed={k: crops["failed"][k] for k in keys if k in crops["failed"]},
+                excluded=frozenset(crops["excluded"]),
+                schema=schema,
+                keys=plan_keys,
+            )
+        )
+    done = sum(1 for s in specs if Path(s.meta_path).exists() and Path(s.out_path).exists())
+    if done:
+        log(f"resumed: {done} of {len(specs)} shards already done (not redone)")
+    metas = []
+    with progress.bar("Writing shards", total=len(specs)) as advance:
+        for meta in executor.map(materialize_part, specs):
+            metas.append(meta)
+            advance()
+    return metas
+
+
+def _finish_presentation(build_dir: Path, log) -> None:
+    """preview.png (contact sheet) and README.md (dataset card); neither is part of the manifest."""
+    from curate.report.inspect import write_contact_sheet
+
+    write_contact_sheet(build_dir, build_dir / "preview.png")
+    try:
+        from curate.report.card import render_card
+    except ModuleNotFoundError:
+        render_card = None
+    from curate.report.inspect import minimal_card
+
+    text = render_card(build_dir) if render_card is not None else minimal_card(build_dir)
+    atomic_write_text(build_dir / "README.md", text)
+
+
+def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: int | None = None, log=_log) -> Path:
+    """Build the mixture a recipe describes; returns the build folder."""
+    recipe = load_recipe(recipe_path)
+    if recipe.mixture is None:
+        raise UserError(f"{recipe_path}: the recipe has no 'mixture' section, so there is nothing to build")
+    build_dir = build_dir_for(recipe, Path(out_dir))
+    rhash = recipe_hash(recipe)
+    if (build_dir / mf.MANIFEST).exists():
+        old = mf.read_manifest(build_dir)
+        if old.get("recipe_hash") != rhash:
+            raise UserError(
+                f"{build_dir} already holds a different build of {recipe.name} {recipe.version}; bump the version or use another --out"
+            )
+        shutil.rmtree(build_dir / ".work", ignore_errors=True)  # a kill after the manifest, before the clean-up
+        problems = mf.verify_build(build_dir)
+        if problems:
+            raise UserError(f"{build_dir} is complete but modified ({problems[0]}); remove it to rebuild")
+        log(f"{build_dir} is already complete")
+        if not (build_dir / "preview.png").exists() or not (build_dir / "README.md").exists():
+            _finish_presentation(build_dir, log)
+        return build_dir
+    from curate.sources.index import source_fingerprints
+
+    work = build_dir / ".work"
+    state = _load_state(work, rhash, _fingerprints_only(source_fingerprints(recipe)))
+    if state is not None and state["exclude_hashes"] != sorted(exclusion_hashes(recipe)):
+        state = None  # the evaluation images behind exclude.paths changed: plan again
+    with make_executor(workers if workers is not None else recipe.runtime.workers) as executor:
+        executor.warm()  # workers start while this process indexes and plans
+        t = time.perf_counter()
+        if state is None:
+            state = _plan(recipe, work, rhash, build_dir, executor, log)
+            log(f"timing: index+plan {time.perf_counter() - t:.2f} s")
+        else:
+            log(f"resuming the unfinished build in {build_dir} (same recipe and sources)")
+        by_part = [read_plans(work / "plans" / f"part-{i:05d}.jsonl") for i in range(state["n_parts"])]
+        plans = [p for part in by_part for p in part]
+        t = time.perf_counter()
+        keys = image_keys(plans)  # store keys computed once, for the crop jobs and for the shards
+        with frozen_heap():  # plans, tables and libraries stay alive: collections need not walk them
+            crops = _crop(recipe, work, plans, keys, state, executor, log)
+            ends = list(accumulate(len(part) for part in by_part))
+            part_keys = [keys[end - len(part) : end] for part, end in zip(by_part, ends)]
+            log(
+                f"timing: crops {time.perf_counter() - t:.2f} s ({crops['decoded']} source images decoded, {len(crops['images'])} images stored)"
+            )
+            t = time.perf_counter()
+            metas = _parts(recipe, work, state, part_keys, crops, executor, log)
+            log(f"timing: shards {time.perf_counter() - t:.2f} s")
+        t = time.perf_counter()
+    mat_q = [q for m in metas for q in m["quarantine"]]
+    q_path = write_quarantine([work / "pre_quarantine.parquet", mat_q], build_dir / "quarantine.parquet")
+    dropped = len(mat_q)
+    if state["n_plans"] and dropped / state["n_plans"] > recipe.quality.max_bad_fraction:
+        raise BuildFailed(
+            f"{dropped} of {state['n_plans']} planned examples could not be materialized "
+            f"({dropped / state['n_plans']:.1%} > quality.max_bad_fraction {recipe.quality.max_bad_fraction:.1%}); see {q_path}"
+        )
+    n = len(metas)
+    known = {}
+    (build_dir / "data").mkdir(parents=True, exist_ok=True)
+    for m in metas:
+        rel = f"data/train-{m['index']:05d}-of-{n:05d}.parquet"
+        src = work / "parts" / f"part-{m['index']:05d}.parquet"
+        src.replace(build_dir / rel)
+        known[rel] = {"sha256": m["sha256"], "size": m["size"], "rows": m["rows"]}
+    atomic_write_text(build_dir / "recipe.yaml", resolved_yaml(recipe))
+    files = mf.files_section(build_dir, known)
+    manifest = mf.build_manifest(
+        recipe,
+        rhash,
+        state,
+        metas,
+        files,
+        q_path,
+        excluded_eval_images=state["excluded_images"] + len(crops["excluded"]),
+    )
+    mf.write_manifest(build_dir, manifest)
+    shutil.rmtree(work, ignore_errors=True)
+    log(f"timing: manifest {time.perf_counter() - t:.2f} s")
+    t = time.perf_counter()
+    _finish_presentation(build_dir, log)
+    log(f"timing: preview+card {time.perf_counter() - t:.2f} s")
+    log(f"built {manifest['counts']['total']} examples in {n} shard(s): {build_dir}")
+    return build_dir

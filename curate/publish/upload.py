@@ -1,0 +1,228 @@
+"""``repic publish``: a verified build -> one tagged, immutable version on the Hub.
+
+All files of the build go up with the card, recipe and manifest; the tag
+``v<version>`` is created only after the final commit succeeded. Large builds
+are committed in bounded batches (``files_per_commit``), the tag only on the
+last one. A failed upload or commit leaves no tag, and a rerun sends only what
+the Hub does not have yet (LFS objects are deduplicated by sha256, unchanged
+files are skipped by the preupload step). The build's ``output.examples_per_shard``
+decides shard sizes; a shard above ``max_shard_bytes`` is refused with a hint.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from curate import progress
+from curate.errors import UserError
+from curate.publish.refs import MANIFEST, REPO_ID_RE, hub_error, load_build, read_manifest
+from curate.report.card import CHART, PREVIEW, render_card
+
+DEFAULT_MAX_SHARD_BYTES = 500 * 1024 * 1024
+DEFAULT_FILES_PER_COMMIT = 100
+STALE_PARENT_RETRIES = 3  # tries of the commit when the repo changed under us (412) or is busy (409)
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    repo_id: str
+    tag: str
+    commit: str
+    already_published: bool  # the tag existed with byte-identical content
+
+
+def file_digests(manifest: dict) -> dict[str, str]:
+    return {rel: meta.get("sha256") for rel, meta in (manifest.get("files") or {}).items()}
+
+
+def scrub(text: str) -> str:
+    """Remove the Hub token from any text meant for the user."""
+    from huggingface_hub import get_token
+
+    token = get_token()
+    return text.replace(token, "***") if token else text
+
+
+def _is_status(exc: Exception, status: int) -> bool:
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None) == status
+
+
+def _check_shards(build_dir: Path, manifest: dict, max_shard_bytes: int) -> None:
+    for rel, meta in sorted((manifest.get("files") or {}).items()):
+        if rel.startswith("data/") and int(meta.get("size", 0)) > max_shard_bytes:
+            raise UserError(
+                f"{rel} is {int(meta['size']) / 2**20:.0f} MiB, above the {max_shard_bytes / 2**20:.0f} MiB shard limit "
+                "for the Hub: lower output.examples_per_shard in the recipe and rebuild (or raise --max-shard-mb)"
+            )
+
+
+def _tagged_manifest(api, repo_id: str, commit: str) -> dict | None:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        path = hf_hub_download(repo_id, MANIFEST, repo_type="dataset", revision=commit)
+    except EntryNotFoundError:
+        return None
+    return read_manifest(Path(path).parent)
+
+
+def _existing_tag(api, repo_id: str, tag: str, manifest: dict) -> PublishResult | None:
+    """The identical existing version, None when the tag is free; UserError when it holds other content."""
+    refs = api.list_repo_refs(repo_id, repo_type="dataset")
+    commit = next((t.target_commit for t in refs.tags if t.name == tag), None)
+    if commit is None:
+        return None
+    theirs = _tagged_manifest(api, repo_id, commit)
+    if theirs is not None and file_digests(theirs) == file_digests(manifest):
+        return PublishResult(repo_id, tag, commit, True)
+    raise UserError(
+        f"{repo_id}@{tag} already exists (commit {commit}) with different content; published versions are immutable: "
+        "bump `version` in the recipe and rebuild"
+    )
+
+
+def _operations(build_dir: Path, manifest: dict, readme: str, remote_files: set[str]) -> tuple[list, list, list]:
+    """(shard additions, final additions, deletions): shards first; card, recipe, manifest in the last commit."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+    listed = sorted(manifest.get("files") or {})
+    shards = [CommitOperationAdd(rel, str(build_dir / rel)) for rel in listed if rel.startswith("data/")]
+    final = [CommitOperationAdd(rel, str(build_dir / rel)) for rel in listed if not rel.startswith("data/")]
+    for extra in (PREVIEW, CHART):
+        if (build_dir / extra).is_file():
+            final.append(CommitOperationAdd(extra, str(build_dir / extra)))
+    final += [
+        CommitOperationAdd("README.md", readme.encode("utf-8")),
+        CommitOperationAdd(MANIFEST, str(build_dir / MANIFEST)),
+    ]
+    keep = set(listed) | {PREVIEW, CHART}
+    stale = sorted(p for p in remote_files if (p.startswith("data/") or p in (PREVIEW, CHART)) and p not in keep)
+    return shards, final, [CommitOperationDelete(p) for p in stale]
+
+
+def _upload(api, repo_id: str, ops: list, advance) -> None:
+    """Upload the LFS contents of ``ops`` a few files at a time (the progress bar counts files)."""
+    for i in range(0, len(ops), 4):
+        api.preupload_lfs_files(repo_id, ops[i : i + 4], repo_type="dataset")
+        advance(len(ops[i : i + 4]))
+
+
+def _attempt(api, build_dir: Path, repo_id: str, tag: str, manifest: dict, message: str, files_per_commit: int) -> str:
+    """One pass: read the head, render the card, upload, commit in batches with parentCommit; the last commit id."""
+    from huggingface_hub import hf_hub_download
+
+    head = api.dataset_info(repo_id, revision="main")
+    remote = {s.rfilename for s in head.siblings or []}
+    existing = None
+    if "README.md" in remote:
+        existing = Path(hf_hub_download(repo_id, "README.md", repo_type="dataset", revision=head.sha)).read_text(
+            "utf-8"
+        )
+    readme = render_card(build_dir, repo_id=repo_id, tag=tag, existing_readme=existing)
+    shards, final, deletions = _operations(build_dir, manifest, readme, remote)
+    batches = [shards[i : i + files_per_commit] for i in range(0, len(shards), files_per_commit)]
+    room = files_per_commit - len(final)
+    if batches and len(batches[-1]) <= room:
+        final = batches.pop() + final
+    with progress.bar(f"Uploading {repo_id}", total=sum(map(len, batches)) + len(final)) as advance:
+        parent = head.sha
+        for n, batch in enumerate(batches, 1):
+            _upload(api, repo_id, batch, advance)
+            info = api.create_commit(
+                repo_id,
+                batch,
+                commit_message=f"{message} (shards, part {n}/{len(batches) + 1})",
+                repo_type="dataset",
+                parent_commit=parent,
+            )
+            parent = info.oid
+        _upload(api, repo_id, final, advance)
+        info = api.create_commit(
+            repo_id,
+            final + deletions,
+            commit_message=message,
+            repo_type="dataset",
+            commit_description=f"recipe hash {manifest.get('recipe_hash')}",
+            parent_commit=parent,
+        )
+    return info.oid
+
+
+def publish(
+    build_dir: Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    message: str | None = None,
+    max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
+    files_per_commit: int = DEFAULT_FILES_PER_COMMIT,
+) -> PublishResult:
+    """Publish a complete, unmodified build as ``repo_id@v<version>``; see the module docstring."""
+    from huggingface_hub import HfApi, get_token
+    from huggingface_hub.errors import HfHubHTTPError
+
+    build_dir = Path(build_dir)
+    if not REPO_ID_RE.match(repo_id or ""):
+        raise UserError(f"bad repo id {repo_id!r}: expected ORG/NAME")
+    if files_per_commit < 8:
+        raise UserError("--files-per-commit must be at least 8")
+    manifest = load_build(build_dir, verify=True)
+    _check_shards(build_dir, manifest, max_shard_bytes)
+    if not get_token():
+        raise UserError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
+    tag = f"v{manifest['version']}"
+    message = message or f"Publish {manifest.get('name')} {tag}"
+    rerun = f"rerun `repic publish {build_dir} --repo {repo_id}`"
+    api = HfApi()
+    stage = "creating the repo"
+    try:
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        stage = "checking existing tags"
+        done = _existing_tag(api, repo_id, tag, manifest)
+        if done is not None:
+            return done
+        for attempt in range(1, STALE_PARENT_RETRIES + 1):
+            stage = "uploading and committing"
+            try:
+                commit = _attempt(api, build_dir, repo_id, tag, manifest, message, files_per_commit)
+                break
+            except HfHubHTTPError as exc:
+                if not (_is_status(exc, 412) or _is_status(exc, 409)) or attempt == STALE_PARENT_RETRIES:
+                    raise
+                stage = "checking existing tags"  # someone else committed (412) or is committing (409): look again
+                time.sleep(attempt)
+                done = _existing_tag(api, repo_id, tag, manifest)
+                if done is not None:
+                    return done
+        stage = f"creating tag {tag}"
+        try:
+            api.create_tag(repo_id, tag=tag, revision=commit, repo_type="dataset", tag_message=message)
+        except HfHubHTTPError as exc:
+            if not _is_status(exc, 409):
+                raise
+            done = _existing_tag(api, repo_id, tag, manifest)  # created concurrently: identical or refused
+            if done is not None:
+                return done
+            raise
+    except UserError:
+        raise
+    except Exception as exc:
+        if _is_status(exc, 412) or (_is_status(exc, 409) and stage == "uploading and committing"):
+            code = getattr(exc.response, "status_code", "?")
+            detail = (
+                f"the repo kept changing during the upload (HTTP {code}: stale parent or concurrent commit, "
+                f"{STALE_PARENT_RETRIES} tries)"
+            )
+        else:
+            detail = str(hub_error(exc, "the Hub request failed"))
+        raise UserError(
+            scrub(
+                f"publishing {repo_id}@{tag} failed while {stage}: {detail}; "
+                f"no tag was created; {rerun} (files already uploaded are not sent again)"
+            )
+        ) from None
+    return PublishResult(repo_id, tag, commit, False)

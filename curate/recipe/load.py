@@ -1,0 +1,151 @@
+"""Recipes: YAML files validated by pydantic.
+
+A recipe names the mixture (``name``, semantic ``version``, ``seed``), declares
+its sources and configures every later stage. Errors name the key path and the
+line in the file, on one line. ``${VAR}`` and ``${VAR:-default}`` are replaced
+from the environment in every string value; relative paths are resolved
+against the recipe file's folder.
+
+The content hash (:func:`recipe_hash`) covers everything that can change the
+output. It ignores comments, formatting and key order, the ``runtime`` section
+(workers, cache folder) and local source paths: the data behind a path is
+fingerprinted separately (size, mtime, content sample) in the build manifest,
+so the same recipe run on two machines has one hash. Hub sources keep their
+``repo@revision`` in the hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from curate.errors import UserError
+from curate.recipe.model import Recipe
+from curate.recipe.yamlfile import dotted as _dotted
+from curate.recipe.yamlfile import first_problem, line_of, load_mapping
+
+# ---------------------------------------------------------------- loading
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(value: Any, path: tuple, where) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, path + (k,), where) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, path + (i,), where) for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def sub(m):
+            var, default = m.group(1), m.group(2)
+            if var in os.environ:
+                return os.environ[var]
+            if default is not None:
+                return default
+            raise UserError(f"{where(path)}: {_dotted(path)}: environment variable {var} is not set")
+
+        return _ENV.sub(sub, value)
+    return value
+
+
+def _pydantic_loc(loc: tuple) -> tuple:
+    # drop the discriminator tag pydantic inserts for tagged unions (e.g. sources.coco.coco.images)
+    out = []
+    for i, part in enumerate(loc):
+        if (
+            i >= 2
+            and loc[0] == "sources"
+            and i == 2
+            and part in ("coco", "objects365", "celeba", "subjects200k", "refcoco")
+        ):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _resolve_paths(recipe: Recipe, base: Path) -> Recipe:
+    def fix(p: Path | None) -> Path | None:
+        if p is None:
+            return None
+        p = Path(os.path.expanduser(str(p)))
+        return p if p.is_absolute() else (base / p).resolve()
+
+    def fix_model(m: BaseModel) -> BaseModel:
+        upd = {}
+        for name, val in m:
+            if isinstance(val, Path):
+                upd[name] = fix(val)
+            elif isinstance(val, list) and val and all(isinstance(x, Path) for x in val):
+                upd[name] = [fix(x) for x in val]
+        return m.model_copy(update=upd) if upd else m
+
+    sources = {k: fix_model(v) for k, v in recipe.sources.items()}
+    runtime = fix_model(recipe.runtime)
+    exclude = fix_model(recipe.exclude)
+    return recipe.model_copy(update={"sources": sources, "runtime": runtime, "exclude": exclude})
+
+
+def _check_paths(recipe: Recipe, where) -> None:
+    for sname, spec in recipe.sources.items():
+        for field_name, val in spec:
+            if isinstance(val, Path) and not val.exists():
+                path = ("sources", sname, field_name)
+                raise UserError(f"{where(path)}: {_dotted(path)}: path does not exist: {val}")
+    for i, p in enumerate(recipe.exclude.paths):
+        if not p.exists():
+            path = ("exclude", "paths", i)
+            raise UserError(f"{where(path)}: {_dotted(path)}: path does not exist: {p}")
+
+
+def load_recipe(path: str | Path, *, check_paths: bool = True, overrides: dict | None = None) -> Recipe:
+    """Load, interpolate, validate and resolve a recipe file.
+
+    Raises :class:`UserError` with ``FILE:LINE: key.path: problem`` on any error.
+    """
+    path = Path(path)
+    data, lines = load_mapping(path, "recipe")
+
+    def where(loc: tuple) -> str:
+        line = line_of(lines, loc)
+        return f"{path}:{line}" if line else str(path)
+
+    data = _interpolate(data, (), where)
+    if overrides:
+        data = {**data, **overrides}
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as exc:
+        loc, msg = first_problem(exc, _pydantic_loc)
+        raise UserError(f"{where(loc)}: {_dotted(loc)}: {msg}") from None
+    recipe = _resolve_paths(recipe, path.parent.resolve())
+    if check_paths:
+        _check_paths(recipe, where)
+    return recipe
+
+
+def hashable_view(recipe: Recipe) -> dict:
+    """The part of the recipe that can change the output, as plain JSON data."""
+    data = recipe.model_dump(mode="json", exclude={"runtime"})
+    for _name, src in data["sources"].items():
+        for key in ("annotations", "images", "root", "path"):
+            if key in src and src[key] is not None:
+                src[key] = "<local>"
+    data["exclude"]["paths"] = ["<local>" for _ in data["exclude"]["paths"]]
+    return data
+
+
+def recipe_hash(recipe: Recipe) -> str:
+    """sha256 of the canonical JSON of :func:`hashable_view`."""
+    blob = json.dumps(hashable_view(recipe), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def resolved_yaml(recipe: Recipe) -> str:
+    """The resolved recipe as YAML (env vars substituted, paths absolute)."""
+    return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

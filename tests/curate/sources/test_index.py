@@ -1,0 +1,87 @@
+"""Index cache: reused while inputs are unchanged, rebuilt when a file changes."""
+
+from __future__ import annotations
+
+import os
+import types
+
+import polars as pl
+
+from curate.recipe import CocoSource
+from curate.sources import index as index_mod
+from curate.sources.tables import SourceTables, from_rows, quarantine_row
+
+
+def fake_reader(calls):
+    def read(name, spec):
+        calls.append(name)
+        images = from_rows(
+            "images", [{"source": name, "image_id": "1", "path": "a.jpg", "width": 4, "height": 3, "split": "train"}]
+        )
+        q = from_rows("quarantine", [quarantine_row(name, "index", 7, "bbox_nan")])
+        return SourceTables(name, "coco", {"images": images, "quarantine": q})
+
+    return types.SimpleNamespace(read=read, input_files=lambda spec: [spec.annotations], CACHE_VERSION=1)
+
+
+def test_cache_reuse_and_invalidation(tmp_path, monkeypatch):
+    ann = tmp_path / "ann.json"
+    ann.write_text('{"images": []}')
+    calls = []
+    monkeypatch.setattr(index_mod, "_reader", lambda kind: fake_reader(calls))
+    spec = CocoSource(kind="coco", annotations=ann, images=tmp_path)
+    cache = tmp_path / "cache"
+
+    st1 = index_mod.index_source("coco", spec, cache_dir=cache)
+    st2 = index_mod.index_source("coco", spec, cache_dir=cache)
+    assert calls == ["coco"]  # second read came from the cache
+    assert st2.images.equals(st1.images) and st2.quarantine.equals(st1.quarantine)
+    assert st2.summary() == {"images": 1, "quarantine": 1, "quarantine:bbox_nan": 1}
+
+    ann.write_text('{"images": [1]}')  # content and size change
+    index_mod.index_source("coco", spec, cache_dir=cache)
+    assert calls == ["coco", "coco"]
+
+    st = os.stat(ann)
+    os.utime(ann, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched only
+    index_mod.index_source("coco", spec, cache_dir=cache)
+    assert calls == ["coco"] * 3
+
+
+def test_fingerprint_ignores_paths_and_mtime(tmp_path, monkeypatch):
+    monkeypatch.setattr(index_mod, "_reader", lambda kind: fake_reader([]))
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    (a / "ann.json").write_text("same")
+    (b / "ann.json").write_text("same")
+    fa = index_mod.source_fingerprint(CocoSource(kind="coco", annotations=a / "ann.json", images=a))
+    fb = index_mod.source_fingerprint(CocoSource(kind="coco", annotations=b / "ann.json", images=b))
+    assert fa == fb
+    (b / "ann.json").write_text("different")
+    assert index_mod.source_fingerprint(CocoSource(kind="coco", annotations=b / "ann.json", images=b)) != fa
+
+
+def test_damaged_cache_entry_is_rebuilt(tmp_path, monkeypatch):
+    ann = tmp_path / "ann.json"
+    ann.write_text("{}")
+    calls = []
+    monkeypatch.setattr(index_mod, "_reader", lambda kind: fake_reader(calls))
+    spec = CocoSource(kind="coco", annotations=ann, images=tmp_path)
+    index_mod.index_source("coco", spec, cache_dir=tmp_path / "c")
+    for f in (tmp_path / "c").rglob("images.parquet"):
+        f.write_bytes(b"garbage")
+    st = index_mod.index_source("coco", spec, cache_dir=tmp_path / "c")
+    assert calls == ["coco", "coco"] and st.images.height == 1
+    assert isinstance(st.images, pl.DataFrame)
+
+
+def test_bad_fraction_leaves_out_filter_rejections():
+    images = from_rows(
+        "images", [{"source": "s", "image_id": str(i), "path": f"{i}.jpg", "width": 4, "height": 3} for i in range(8)]
+    )
+    q = from_rows(
+        "quarantine",
+        [quarantine_row("s", "filter", 1, "low_quality"), quarantine_row("s", "index", 2, "image_missing")],
+    )
+    st = SourceTables("s", "subjects200k", {"images": images, "quarantine": q})
+    assert index_mod.bad_fraction(st) == 1 / 10  # one bad record among 8 kept + 2 quarantined
