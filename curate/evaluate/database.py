@@ -23,7 +23,8 @@ import numpy as np
 
 from curate import imageio, progress
 from curate.errors import UserError
-from curate.evaluate.records import read_json, write_json_atomic
+from curate.evaluate.records import read_json
+from curate.fileio import atomic_write_json
 
 DB_FILE = "database.json"
 INDEX_FILE = "index.json"
@@ -219,9 +220,9 @@ def build_database(
         final[c.key] = Concept(c.key, c.name, c.info, c.category, rels)
     db = Database(out, final)
     index = EmbeddingIndex.build(db, embedder)
-    write_json_atomic(out / DB_FILE, db.to_json(), indent=4)
+    atomic_write_json(out / DB_FILE, db.to_json(), indent=4)
     index.save(out)
-    write_json_atomic(out / QUARANTINE_FILE, quarantine)
+    atomic_write_json(out / QUARANTINE_FILE, quarantine)
     return BuildReport(len(final), len(index.images), quarantine, out)
 
 
@@ -257,7 +258,7 @@ class EmbeddingIndex:
             "dim": int(self.vectors.shape[1]),
             "rows": [{"image": i, "concept": c} for i, c in zip(self.images, self.concepts)],
         }
-        write_json_atomic(folder / INDEX_FILE, meta)
+        atomic_write_json(folder / INDEX_FILE, meta)
 
     @classmethod
     def load(cls, folder: Path) -> "EmbeddingIndex":

@@ -9,12 +9,11 @@ Concept names are usually bracketed (``"<Anya>"``).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from curate.errors import UserError
+from curate.fileio import atomic_write_json
 
 
 @dataclass(frozen=True)
@@ -103,22 +102,8 @@ def load_records(path: Path, *, skip_bad: bool = False) -> tuple[list[CaptionRec
     return records, bad
 
 
-def write_json_atomic(path: Path, data, *, indent: int | None = 2) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=indent, ensure_ascii=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_records(path: Path, records: list[CaptionRecord]) -> None:
-    write_json_atomic(path, [r.to_json() for r in records], indent=4)
+    atomic_write_json(path, [r.to_json() for r in records], indent=4)
 
 
 def load_queries(path: Path) -> dict[str, list[str]]:

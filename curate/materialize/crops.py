@@ -40,7 +40,6 @@ import hashlib
 import io
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -48,6 +47,7 @@ from typing import Iterator
 from PIL import Image
 
 from curate import imageio
+from curate.fileio import atomic_path, atomic_write_bytes
 from curate.materialize.resize import model_size
 from curate.plan.example import ExamplePlan, ImageRef
 from curate.recipe import Crops, ModelFrame
@@ -223,13 +223,6 @@ def _pieces(
         yield region, piece
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _failure_reason(exc: BaseException) -> str:
     if isinstance(exc, FileNotFoundError):
         return "image_missing"
@@ -255,10 +248,8 @@ def run_crop_job(job: CropJob) -> dict:
     excluded: list[str] = []
     decoded = 0
     pack = result_path.with_suffix(".bin")
-    tmp = pack.with_name(f".{pack.name}.tmp-{os.getpid()}")
-    pack.parent.mkdir(parents=True, exist_ok=True)
     offset = 0
-    with open(tmp, "wb", buffering=PACK_BUFFER) as out:
+    with atomic_path(pack) as tmp, open(tmp, "wb", buffering=PACK_BUFFER) as out:
         for path, wanted in job.items:
             stored = 0
             try:
@@ -281,7 +272,6 @@ def run_crop_job(job: CropJob) -> dict:
                     failed[key] = [_failure_reason(exc), f"{path}: {type(exc).__name__}: {exc}"[:300]]
                 continue
             decoded += stored > 0
-    os.replace(tmp, pack)
     result = {"index": job.index, "images": images, "failed": failed, "excluded": excluded, "decoded": decoded}
-    _atomic_write(result_path, json.dumps(result, sort_keys=True).encode("utf-8"))
+    atomic_write_bytes(result_path, json.dumps(result, sort_keys=True).encode("utf-8"))
     return result

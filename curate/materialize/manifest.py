@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from curate.errors import UserError
-from curate.materialize.shards import atomic_write_text, sha256_file
+from curate.fileio import atomic_write_json, sha256_file
 from curate.provenance import library_versions, toolkit_info
 
 FORMAT = "repic-build/1"
@@ -128,7 +128,7 @@ def build_manifest(
 def write_manifest(build_dir: Path, manifest: dict) -> Path:
     """Write ``manifest.json`` atomically (stable key order, UTF-8, trailing newline)."""
     path = build_dir / MANIFEST
-    atomic_write_text(path, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_json(path, manifest)
     return path
 
 
@@ -136,13 +136,13 @@ def read_manifest(build_dir: str | Path) -> dict:
     """The manifest of a build folder; UserError when there is none or it is not valid."""
     path = Path(build_dir) / MANIFEST
     if not path.is_file():
-        raise UserError(f"{build_dir} is not a finished build (no {MANIFEST})")
+        raise UserError(f"{build_dir} is not a build (no {MANIFEST}; a build writes it when it is finished)")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not valid JSON ({exc})") from None
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON or bad UTF-8
+        raise UserError(f"{path}: unreadable manifest, not valid JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise UserError(f"{path}: not a {FORMAT} manifest")
+        raise UserError(f"{path}: not a RePIC build manifest (format is not {FORMAT!r})")
     return data
 
 

@@ -25,16 +25,15 @@ from pathlib import Path
 
 from curate import progress
 from curate.errors import BuildFailed, UserError
+from curate.fileio import atomic_write_text, sha256_file
 from curate.materialize import manifest as mf
 from curate.materialize.crops import crop_jobs, image_keys, run_crop_job
 from curate.materialize.executor import frozen_heap, make_executor
 from curate.materialize.shards import (
     PartSpec,
-    atomic_write_text,
     materialize_part,
     read_plans,
     row_schema,
-    sha256_file,
     write_quarantine,
 )
 from curate.plan.example import ExamplePlan

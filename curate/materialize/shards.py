@@ -35,6 +35,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.fileio import atomic_path, atomic_write_text
 from curate.materialize.crops import image_keys
 from curate.materialize.resize import box_to_frame
 from curate.plan.example import ExamplePlan
@@ -163,20 +164,10 @@ def write_parquet(rows: list[dict], path: Path, schema: pa.Schema | None = None)
     the 1,000-image crop benchmark, where every fresh megabyte of memory costs).
     """
     schema = schema or row_schema()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         sink = _HashingFile(f)
         pq.write_table(rows_table(rows, schema), sink, **parquet_options(schema))
-    os.replace(tmp, path)
     return sink.sha.hexdigest(), sink.size
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def write_quarantine(parts: list, path: Path) -> Path:
@@ -195,19 +186,9 @@ def write_quarantine(parts: list, path: Path) -> Path:
             frames.append(from_rows("quarantine", list(part)))
     df = pl.concat(frames) if frames else empty("quarantine")
     table = df.to_arrow().cast(pa.schema([(name, pa.string()) for name in df.columns]))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp, compression="snappy", write_statistics=True)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="snappy", write_statistics=True)
     return path
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def normalize_prompt(messages: list[dict]) -> list[dict]:

@@ -25,9 +25,8 @@ import polars as pl
 from curate.plan.candidates import STAGE, Cycle, PlanContext, SortedFrame
 from curate.plan.example import ExamplePlan, ImageRef
 from curate.plan.names import is_person
-from curate.plan.oct import template_rng
 from curate.plan.pairs import PAIR_SAMPLERS, Pair, crop
-from curate.plan.templates import REWARD_METHOD, render_ict_multi, render_ict_single, user_messages
+from curate.plan.templates import REWARD_METHOD, render_ict_multi, render_ict_single, template_rng, user_messages
 from curate.sources.tables import SourceTables
 
 
@@ -45,7 +44,9 @@ class ICTSinglePlanner:
         key = ("ict_single", self.source, *p.ids)
         name = self.ctx.names.names_for(key, ["person" if p.person else "thing"])[0]
         t = self.ctx.recipe.templates
-        r = render_ict_single(name, template_rng(self.ctx, key), detailed=t.detailed_prompts, reasoning=t.reasoning)
+        r = render_ict_single(
+            name, template_rng(self.ctx.recipe.seed, key), detailed=t.detailed_prompts, reasoning=t.reasoning
+        )
         return ExamplePlan(
             task="ict_single",
             source=self.source,
@@ -139,7 +140,9 @@ class ICTMultiPlanner:
         kinds = ["person" if is_person("coco", c["category"]) else "thing" for c in chosen]
         names = self.ctx.names.names_for(key, kinds)
         t = self.ctx.recipe.templates
-        r = render_ict_multi(names, template_rng(self.ctx, key), detailed=t.detailed_prompts, reasoning=t.reasoning)
+        r = render_ict_multi(
+            names, template_rng(self.ctx.recipe.seed, key), detailed=t.detailed_prompts, reasoning=t.reasoning
+        )
         images = [crop(self.source, c) for c in chosen] + [ImageRef(self.source, iid, chosen[0]["path"])]
         return ExamplePlan(
             task="ict_multi",

@@ -10,20 +10,14 @@ the reference's name and a table A.4 question; the answer is "yes" or "no".
 from __future__ import annotations
 
 import math
-import random
 
 import numpy as np
 
 from curate.plan.candidates import PlanContext
 from curate.plan.example import ExamplePlan
-from curate.plan.names import derive_seed
 from curate.plan.pairs import PAIR_SAMPLERS, Pair
-from curate.plan.templates import REWARD_METHOD, render_oct, user_messages
+from curate.plan.templates import REWARD_METHOD, render_oct, template_rng, user_messages
 from curate.sources.tables import SourceTables
-
-
-def template_rng(ctx: PlanContext, key: tuple) -> random.Random:
-    return random.Random(derive_seed(ctx.recipe.seed, "template", *key))
 
 
 class OCTPlanner:
@@ -57,7 +51,7 @@ class OCTPlanner:
         answer = "yes" if p.positive else "no"
         key = ("oct", self.source, *p.ids, answer)
         name = self.ctx.names.names_for(key, ["person" if p.person else "thing"])[0]
-        r = render_oct(name, template_rng(self.ctx, key), self.ctx.recipe.templates.reasoning)
+        r = render_oct(name, template_rng(self.ctx.recipe.seed, key), self.ctx.recipe.templates.reasoning)
         meta = {"problem": r.problem, "reward_method": REWARD_METHOD["oct"], "category": p.category}
         if not p.positive:
             meta["negative"] = "hard" if p.hard else "easy"

@@ -28,6 +28,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from curate.plan.names import derive_seed
+
 OCT_QUESTIONS: tuple[str, ...] = (
     "Please verify whether the objects in these pictures are the same. An object is considered the same if its consistency is maintained despite variations in lighting or pose.",
     "Is <name> visible in this picture?",
@@ -217,3 +219,8 @@ def user_messages(n_images: int, text: str) -> list[dict]:
     content: list[dict] = [{"type": "image", "text": None} for _ in range(n_images)]
     content.append({"type": "text", "text": text})
     return [{"role": "user", "content": content}]
+
+
+def template_rng(seed: int, key: tuple) -> random.Random:
+    """The random source that picks one example's template: a function of the recipe seed and the example's key."""
+    return random.Random(derive_seed(seed, "template", *key))

@@ -17,8 +17,7 @@ import polars as pl
 
 from curate.plan.candidates import STAGE, Cycle, PlanContext, SortedFrame
 from curate.plan.example import ExamplePlan, ImageRef
-from curate.plan.oct import template_rng
-from curate.plan.templates import REWARD_METHOD, render_vlt, user_messages
+from curate.plan.templates import REWARD_METHOD, render_vlt, template_rng, user_messages
 from curate.sources.tables import SourceTables
 
 
@@ -72,7 +71,9 @@ class VLTPlanner:
         ds = r["dataset"]  # ref and sentence ids are unique within one dataset only: qualify them
         ids = [r["image_id"], f"{ds}/{r['ref_id']}", f"{ds}/{r['sent_id']}"]
         key = ("vlt", self.source, *ids)
-        rendered = render_vlt(r["expression"], template_rng(self.ctx, key), self.ctx.recipe.templates.reasoning)
+        rendered = render_vlt(
+            r["expression"], template_rng(self.ctx.recipe.seed, key), self.ctx.recipe.templates.reasoning
+        )
         box = [float(v) for v in r["bbox"]]
         return ExamplePlan(
             task="vlt",

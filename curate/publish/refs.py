@@ -7,18 +7,16 @@ to allow them, and gives a local build folder with its verified manifest.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from curate.errors import UserError
+from curate.materialize.manifest import MANIFEST, read_manifest
 
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 VERSION_TAG_RE = re.compile(r"^v\d+\.\d+\.\d+$")
 REPO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-MANIFEST = "manifest.json"
-BUILD_FORMAT = "repic-build/1"
 
 
 @dataclass(frozen=True)
@@ -78,19 +76,6 @@ def parse_dataset_ref(text: str) -> DatasetRef:
             f"bad dataset reference {text!r}: expected ORG/NAME@vX.Y.Z, ORG/NAME@<40-hex commit> or a build folder"
         )
     return DatasetRef(repo_id=repo_id, revision=revision)
-
-
-def read_manifest(folder: Path) -> dict:
-    path = Path(folder) / MANIFEST
-    if not path.is_file():
-        raise UserError(f"{folder} is not a build: no {MANIFEST}")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: unreadable manifest ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != BUILD_FORMAT:
-        raise UserError(f"{path}: not a RePIC build manifest (format is not {BUILD_FORMAT!r})")
-    return manifest
 
 
 def manifest_problems(folder: Path) -> list[str]:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from curate import progress
 from curate.errors import UserError
+from curate.fileio import atomic_write_text
 from curate.materialize.manifest import read_manifest
 from curate.materialize.rows import parse_solution
-from curate.materialize.shards import atomic_write_text
 from curate.report.inspect import iter_rows
 
 FORMATS = ("repic-json",)

@@ -83,5 +83,5 @@ def test_to_record_layout():
 def test_bad_input_is_a_user_error(built, tmp_path):
     with pytest.raises(UserError, match="unknown export format"):
         export_build(built, tmp_path / "x", fmt="llava")
-    with pytest.raises(UserError, match="not a finished build"):
+    with pytest.raises(UserError, match="not a build"):
         export_build(tmp_path, tmp_path / "y")
