@@ -127,8 +127,9 @@ def db_retrieve_cmd(
     device: str = typer.Option(None, "--device"),
 ) -> None:
     """Top-k database concepts for query images (detector regions + whole image, CLIP, Euclidean distance)."""
-    from curate.evaluate.caption import default_top_k, open_images, resolve_query_image
+    from curate.evaluate.caption import open_images, resolve_query_image
     from curate.evaluate.database import load_database
+    from curate.evaluate.demos import default_top_k
     from curate.evaluate.records import CaptionRecord, load_queries, write_records
     from curate.evaluate.retrieval import open_retriever
 

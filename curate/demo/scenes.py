@@ -13,7 +13,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from curate.demo.common import light, mask_box
-from curate.demo.objects import Instance, random_pose, sprite
+from curate.demo.objects import Instance
+from curate.demo.sprites import random_pose, sprite
 
 BACKGROUNDS = ("kitchen", "wallpaper", "tiles", "meadow", "studio", "shelf", "beach", "night")
 SCENE_TEXT = {

@@ -454,7 +454,8 @@ def test_every_named_attribute_changes_the_drawing():
     """Looks that differ only in pattern size, stripe direction or outline are drawn differently."""
     from dataclasses import replace
 
-    from curate.demo.objects import PALETTE, Instance, sprite
+    from curate.demo.objects import PALETTE, Instance
+    from curate.demo.sprites import sprite
 
     base = Instance(
         iid="mug-00a",

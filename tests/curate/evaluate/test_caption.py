@@ -17,11 +17,9 @@ from curate.evaluate.caption import (  # noqa: E402
     NAME_HINT,
     SYSTEM_PROMPT,
     build_messages,
-    default_top_k,
-    ground_truth_demos,
-    wrong_demos,
 )
 from curate.evaluate.database import build_database, load_database  # noqa: E402
+from curate.evaluate.demos import default_top_k, ground_truth_demos, wrong_demos  # noqa: E402
 from tests.support.clip import build_tiny_clip, make_concept_folder, make_image  # noqa: E402
 from tests.support.tiny_qwen import build_tiny_qwen  # noqa: E402
 
