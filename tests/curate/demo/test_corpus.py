@@ -46,6 +46,7 @@ def _digest(root: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_same_seed_gives_byte_identical_files_and_another_seed_differs(faulty, tmp_path):
     out = generate_corpus(tmp_path / "again", seed=0, size="tiny", faults=True)
     assert set(out) == set(SOURCES) and all(p.is_dir() for p in out.values())
@@ -428,6 +429,7 @@ def test_celeba_files_parse_with_torchvisions_reader(clean, monkeypatch):
 # --- corpora larger than the named sizes (benchmarks) ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_casting_scales_far_past_a_few_hundred_scenes_without_repeating_a_look():
     """3,000 COCO scenes (~10,000 objects over 8 shapes): every object a new instance with its own look."""
     shapes = [s for s, (coco_name, _) in SHAPES.items() if coco_name]
@@ -483,6 +485,7 @@ def test_every_named_attribute_changes_the_drawing():
     assert (outline == PALETTE["navy"]).all(axis=1).sum() > 1000  # the outline is drawn in its colour
 
 
+@pytest.mark.slow
 def test_scaled_corpus_has_the_requested_counts_and_workers_give_the_same_bytes(faulty, tmp_path):
     from curate.demo.corpus import generate_sized, scaled_size
 

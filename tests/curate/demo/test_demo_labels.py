@@ -16,6 +16,9 @@ from curate.plan.mixture import plan_mixture
 from curate.recipe import load_recipe
 from curate.sources.index import index_recipe
 
+pytestmark = pytest.mark.slow  # builds tiny models / a demo build per module: ~5-40 s
+
+
 DEMO_RECIPE = Path(__file__).resolve().parents[3] / "recipes" / "demo.yaml"
 
 

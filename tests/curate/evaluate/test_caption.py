@@ -23,6 +23,8 @@ from curate.evaluate.demos import default_top_k, ground_truth_demos, wrong_demos
 from tests.support.clip import build_tiny_clip, make_concept_folder, make_image  # noqa: E402
 from tests.support.tiny_qwen import build_tiny_qwen  # noqa: E402
 
+pytestmark = pytest.mark.slow  # builds tiny models / a demo build per module: ~5-40 s
+
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):

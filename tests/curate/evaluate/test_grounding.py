@@ -189,6 +189,7 @@ def test_reproduces_the_shape_of_a_published_row():
     assert (s.records, s.targets, s.correct) == (82, 164, 162)
 
 
+@pytest.mark.slow
 def test_evaluate_modules_import_without_heavy_libraries():
     """`repic eval grounding` must work without torch, transformers or ultralytics installed."""
     import subprocess

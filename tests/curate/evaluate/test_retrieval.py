@@ -41,6 +41,7 @@ def test_crop_regions_whole_image_first_and_tiny_boxes_dropped():
     assert [c.size for c in crops[1:]] == [(21, 20), (64, 48)]
 
 
+@pytest.mark.slow
 def test_exact_copy_retrieves_its_own_concept_first(built_db, tiny_clip, tiny_yolo):
     db = load_database(built_db)
     index = EmbeddingIndex.load(built_db)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from curate.materialize.pipeline import build
 from tests.support.corpus import same_commit, tiny_corpus, write_recipe
 
@@ -18,6 +20,7 @@ def _files(build_dir: Path) -> dict[str, bytes]:
     }
 
 
+@pytest.mark.slow
 def test_one_worker_two_workers_and_rerun_are_byte_identical(tmp_path):
     corpus = tiny_corpus(tmp_path / "corpus")
     recipe = write_recipe(tmp_path, corpus, total=48, per_shard=8)

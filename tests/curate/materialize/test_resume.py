@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from curate.materialize.pipeline import build
 from tests.support.corpus import same_commit, tiny_corpus, write_recipe
 
@@ -43,6 +45,7 @@ def _kill_when(proc: subprocess.Popen, pattern: str, folder: Path, timeout: floa
     raise AssertionError(f"{pattern} did not appear in {timeout}s")
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_matches_an_uninterrupted_build(tmp_path):
     corpus = tiny_corpus(tmp_path / "corpus")
     recipe = write_recipe(tmp_path, corpus, total=60, per_shard=2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import datasets
+import pytest
 import yaml
 
 from curate.cli import main
@@ -13,6 +14,7 @@ from curate.publish.refs import resolve_dataset
 DEMO_RECIPE = Path(__file__).resolve().parents[3] / "recipes" / "demo.yaml"
 
 
+@pytest.mark.slow
 def test_build_publish_load_pull(hub, tmp_path, capfd):
     from curate.demo.corpus import generate_corpus
 

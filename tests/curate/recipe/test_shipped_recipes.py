@@ -105,6 +105,7 @@ def test_demo_recipe_is_small():
     assert 150 <= d.mixture.total <= 300 and d.model.max_pixels <= 200704 and d.runtime.workers == 2
 
 
+@pytest.mark.slow
 def test_demo_recipe_plans_in_full_from_the_demo_corpus(tmp_path, monkeypatch):
     import importlib
 
