@@ -5,7 +5,9 @@ kept, except the generated facts that must describe this version, which are
 always set: ``configs`` (points at the shards) and ``size_categories``. ``tags``
 are the union of the user's and the generated ones. Every other key (license,
 license_name, language, task_categories, pretty_name, anything else) keeps the
-user's value when the user set one.
+user's value when the user set one. The card kept in a local build folder has
+no ``configs`` (``render_card(..., local=True)``, :func:`local_card`), and the
+provenance table records the sha256 of ``manifest.json`` for ``repic pull``.
 """
 
 from __future__ import annotations
