@@ -37,6 +37,8 @@ def publish_cmd(
         console.print(f"{result.repo_id}@{result.tag} already holds this exact build; nothing to do")
     else:
         console.print(f"published {result.repo_id}@{result.tag}")
+    if result.note:
+        console.print(result.note)
     console.print(f"repo:   {result.repo_id}\ntag:    {result.tag}\ncommit: {result.commit}")
     console.print(f'load:   load_dataset("{result.repo_id}", revision="{result.tag}")')
 

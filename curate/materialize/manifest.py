@@ -3,9 +3,11 @@
 The manifest has no timestamps, so a rerun of the same recipe on the same
 sources writes the same bytes. ``files`` lists every file of the build with
 its sha256 and size (and row count for Parquet shards) except the manifest
-itself and the presentation files (``README.md``, ``preview.png`` and the
+itself, the presentation files (``README.md``, ``preview.png`` and the
 card's ``composition.png``), which may be regenerated without changing the
-data. :func:`verify_build` compares a build folder with its manifest; a build
+data, and ``recipe.resolved.yaml`` (the resolved recipe with this machine's
+paths: kept local, never published; ``recipe.yaml`` is the recipe as written).
+:func:`verify_build` compares a build folder with its manifest; a build
 with problems is "modified" and must not be published.
 """
 
@@ -24,6 +26,9 @@ from curate.provenance import library_versions, toolkit_info
 FORMAT = "repic-build/1"
 MANIFEST = "manifest.json"
 PRESENTATION = frozenset({"README.md", "preview.png", "composition.png"})
+RECIPE = "recipe.yaml"  # the recipe file as written (``${VAR}`` forms kept); listed and published
+RESOLVED_RECIPE = "recipe.resolved.yaml"  # the resolved recipe (absolute local paths): local only
+LOCAL_ONLY = frozenset({RESOLVED_RECIPE})
 LIBRARIES = ("datasets", "pillow", "polars", "faker", "pyarrow")
 
 
@@ -60,7 +65,7 @@ def data_files(build_dir: Path) -> list[Path]:
         if (
             not p.is_file()
             or rel.parts[0].startswith(".")
-            or (len(rel.parts) == 1 and rel.name in PRESENTATION | {MANIFEST})
+            or (len(rel.parts) == 1 and rel.name in PRESENTATION | LOCAL_ONLY | {MANIFEST})
         ):
             continue
         out.append(p)
@@ -171,4 +176,49 @@ def verify_build(build_dir: str | Path) -> list[str]:
             problems.append(f"{rel}: not in the manifest")
     if (build_dir / ".work").exists():
         problems.append(".work: leftover resume state (the build did not finish cleanly)")
+    return problems
+
+
+def _nonzero(mapping) -> dict:
+    return {k: v for k, v in (mapping or {}).items() if v}
+
+
+def count_problems(build_dir: str | Path, manifest: dict) -> list[str]:
+    """Ways the manifest's counts differ from the data (empty when they agree).
+
+    Nothing is decoded but the small ``task``, ``source`` and ``solution``
+    columns and the quarantine's ``reason``: rows per shard come from the
+    Parquet footers. The sha256s in ``files`` do not protect the manifest itself.
+    """
+    build_dir = Path(build_dir)
+    problems, rows, by_task, by_ts, answers = [], 0, Counter(), {}, Counter()
+    for rel, entry in sorted((manifest.get("files") or {}).items()):
+        if not rel.startswith("data/") or not rel.endswith(".parquet"):
+            continue
+        shard = pq.ParquetFile(build_dir / rel)
+        n = shard.metadata.num_rows
+        rows += n
+        if entry.get("rows") != n:
+            problems.append(f"files.{rel} says {entry.get('rows')} rows, the file has {n}")
+        table = shard.read(columns=["task", "source", "solution"])
+        for task, source, solution in zip(*(table.column(c).to_pylist() for c in ("task", "source", "solution"))):
+            by_task[task] += 1
+            by_ts.setdefault(task, Counter())[source] += 1
+            if task == "oct":
+                answers[json.loads(solution)] += 1
+    counts = manifest.get("counts") or {}
+    if counts.get("total") != rows:
+        problems.append(f"counts.total is {counts.get('total')} but the shards hold {rows} rows")
+    if _nonzero(counts.get("by_task")) != dict(by_task):
+        problems.append(f"counts.by_task is {counts.get('by_task')}, the shards hold {dict(sorted(by_task.items()))}")
+    claimed = {t: _nonzero(per) for t, per in (counts.get("by_task_source") or {}).items() if _nonzero(per)}
+    if claimed != {t: dict(c) for t, c in by_ts.items()}:
+        problems.append(f"counts.by_task_source is {counts.get('by_task_source')}, the shards differ")
+    if "oct_answers" in counts and _nonzero(counts["oct_answers"]) != dict(answers):
+        problems.append(f"counts.oct_answers is {counts['oct_answers']}, the shards hold {dict(answers)}")
+    q_file, q = build_dir / "quarantine.parquet", manifest.get("quarantine")
+    if q is not None and q_file.is_file():
+        reasons = Counter(pq.read_table(q_file, columns=["reason"]).column("reason").to_pylist())
+        if q.get("total") != sum(reasons.values()) or _nonzero(q.get("by_reason")) != dict(reasons):
+            problems.append(f"quarantine is {q}, quarantine.parquet holds {sum(reasons.values())} rows {dict(reasons)}")
     return problems

@@ -1,9 +1,12 @@
 """``repic build``: recipe -> index -> plan -> crops -> shards -> manifest, resumable and deterministic.
 
 Layout (see ARCHITECTURE.md "Build folder"): ``<out>/<name>/<version>/`` with
-``data/train-NNNNN-of-MMMMM.parquet``, ``quarantine.parquet``, ``recipe.yaml``,
+``data/train-NNNNN-of-MMMMM.parquet``, ``quarantine.parquet``, ``recipe.yaml``
+(the recipe file as written, ``${VAR}`` forms kept: it is published),
 ``manifest.json`` (written last, atomically: its presence means the build is
-complete), then ``preview.png`` and ``README.md``.
+complete; its ``recipe_hash`` is the hash of the resolved recipe), then
+``preview.png``, ``README.md`` and ``recipe.resolved.yaml`` (the resolved recipe,
+with this machine's absolute paths: local only, never listed or published).
 
 Resume state lives in ``.work/``: ``state.json`` (recipe hash, source
 fingerprints, plan summary; written after the per-shard plan files, so a
@@ -25,7 +28,7 @@ from pathlib import Path
 
 from curate import progress
 from curate.errors import BuildFailed, UserError
-from curate.fileio import atomic_write_text, sha256_file
+from curate.fileio import atomic_write_bytes, atomic_write_text, sha256_file
 from curate.materialize import manifest as mf
 from curate.materialize.crops import crop_jobs, image_keys, run_crop_job
 from curate.materialize.executor import frozen_heap, make_executor
@@ -242,7 +245,7 @@ def _finish_presentation(build_dir: Path, log) -> None:
         render_card = None
     from curate.report.inspect import minimal_card
 
-    text = render_card(build_dir) if render_card is not None else minimal_card(build_dir)
+    text = render_card(build_dir, local=True) if render_card is not None else minimal_card(build_dir)
     atomic_write_text(build_dir / "README.md", text)
 
 
@@ -253,6 +256,7 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
         raise UserError(f"{recipe_path}: the recipe has no 'mixture' section, so there is nothing to build")
     build_dir = build_dir_for(recipe, Path(out_dir))
     rhash = recipe_hash(recipe)
+    as_written = Path(recipe_path).read_bytes()  # published as recipe.yaml: no local paths, no secrets
     if (build_dir / mf.MANIFEST).exists():
         old = mf.read_manifest(build_dir)
         if old.get("recipe_hash") != rhash:
@@ -312,7 +316,8 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
         src = work / "parts" / f"part-{m['index']:05d}.parquet"
         src.replace(build_dir / rel)
         known[rel] = {"sha256": m["sha256"], "size": m["size"], "rows": m["rows"]}
-    atomic_write_text(build_dir / "recipe.yaml", resolved_yaml(recipe))
+    atomic_write_bytes(build_dir / mf.RECIPE, as_written)
+    atomic_write_text(build_dir / mf.RESOLVED_RECIPE, resolved_yaml(recipe))
     files = mf.files_section(build_dir, known)
     manifest = mf.build_manifest(
         recipe,

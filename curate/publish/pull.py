@@ -1,4 +1,10 @@
-"""``repic pull``: download exactly one published version into a local build folder, verified by its manifest."""
+"""``repic pull``: download exactly one published version into a local build folder, verified by its manifest.
+
+The manifest itself is checked against the sha256 the card records; the card is
+then kept without its ``configs`` section, like a build's own card (see
+:func:`curate.report.card.render_card`), so ``datasets.load_dataset(folder)``
+never returns another folder's cached rows.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curate.errors import UserError
-from curate.publish.refs import download_build, load_build, parse_dataset_ref, resolve_dataset
+from curate.fileio import atomic_write_text
+from curate.publish.refs import check_manifest_digest, download_build, load_build, parse_dataset_ref, resolve_dataset
+from curate.report.card import local_card
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,10 @@ def pull(ref_text: str, out: Path | None = None) -> Pulled:
     folder = download_build(ref.repo_id, resolved.commit, what=what, local_dir=out)
     try:
         manifest = load_build(folder, verify=True, what=what)
+        check_manifest_digest(folder, what)
     except UserError as exc:
         raise UserError(f"{exc}; the download in {out} is not trustworthy, delete it and pull again") from None
+    card = folder / "README.md"
+    if card.is_file():  # the local copy without `configs`, so load_dataset(folder) returns its own rows
+        atomic_write_text(card, local_card(card.read_text(encoding="utf-8")))
     return Pulled(ref.repo_id, ref.revision, resolved.commit, folder, manifest)

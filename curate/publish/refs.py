@@ -101,6 +101,26 @@ def load_build(folder: Path, *, verify: bool = True, what: str | None = None) ->
     return manifest
 
 
+def check_manifest_digest(folder: Path, what: str) -> None:
+    """UserError when the card downloaded with a version records another sha256 for its manifest.json.
+
+    ``repic publish`` writes the manifest's sha256 into the card (and the commit
+    message): the manifest's own counts are not covered by the file digests it lists.
+    """
+    from curate.fileio import sha256_file
+    from curate.report.card import recorded_manifest_sha256
+
+    card = Path(folder) / "README.md"
+    recorded = recorded_manifest_sha256(card.read_text(encoding="utf-8", errors="replace")) if card.is_file() else None
+    if recorded is None:
+        return  # a version published before the digest was recorded, or not by repic publish
+    actual = sha256_file(Path(folder) / MANIFEST)
+    if actual != recorded:
+        raise UserError(
+            f"{what}: {MANIFEST} has sha256 {actual}, not the {recorded} recorded in its card when it was published"
+        )
+
+
 def hub_error(exc: Exception, what: str) -> UserError:
     """A one-line UserError for a huggingface_hub failure (never carries the token)."""
     from huggingface_hub import constants
@@ -230,4 +250,6 @@ def resolve_dataset(
         ref.repo_id, commit, what=f"{ref} (commit {commit})", cache_dir=cache_dir, manifest_only=not download
     )
     manifest = load_build(local_dir, verify=verify and download, what=f"{ref} (commit {commit})")
+    if verify and download:
+        check_manifest_digest(local_dir, f"{ref} (commit {commit})")
     return ResolvedDataset(ref.repo_id, ref.revision, commit, pinned, local_dir, manifest)

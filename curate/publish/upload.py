@@ -2,11 +2,21 @@
 
 All files of the build go up with the card, recipe and manifest; the tag
 ``v<version>`` is created only after the final commit succeeded. Large builds
-are committed in bounded batches (``files_per_commit``), the tag only on the
-last one. A failed upload or commit leaves no tag, and a rerun sends only what
-the Hub does not have yet (LFS objects are deduplicated by sha256, unchanged
-files are skipped by the preupload step). The build's ``output.examples_per_shard``
-decides shard sizes; a shard above ``max_shard_bytes`` is refused with a hint.
+are committed in bounded batches (``files_per_commit``): shard-only commits
+first (the first one also removes the previous version's ``manifest.json``
+from ``main``, so ``main`` never pairs a manifest with shards it does not
+list), then the card, recipe and manifest in the final commit, which alone
+gets the tag. A failed upload or commit leaves no tag, and a rerun sends only
+what the Hub does not have yet (LFS objects are deduplicated by sha256,
+unchanged files are skipped by the preupload step). When the answer to the tag
+request is lost, the tag is looked up before anything is reported.
+
+Before anything is sent, the build must match its manifest (every file's
+sha256) and the manifest's counts must agree with the data (rows per shard,
+per task, per task and source, OCT answers, quarantine reasons). The
+manifest's own sha256 goes into the final commit's message and the card, where
+``repic pull`` checks it. The build's ``output.examples_per_shard`` decides
+shard sizes; a shard above ``max_shard_bytes`` is refused with a hint.
 """
 
 from __future__ import annotations
@@ -17,6 +27,8 @@ from pathlib import Path
 
 from curate import progress
 from curate.errors import UserError
+from curate.fileio import sha256_file
+from curate.materialize.manifest import count_problems
 from curate.publish.refs import MANIFEST, REPO_ID_RE, hub_error, load_build, read_manifest
 from curate.report.card import CHART, PREVIEW, render_card
 
@@ -31,6 +43,7 @@ class PublishResult:
     tag: str
     commit: str
     already_published: bool  # the tag existed with byte-identical content
+    note: str | None = None  # something the user should know (e.g. the tag's answer was lost but the tag is there)
 
 
 def file_digests(manifest: dict) -> dict[str, str]:
@@ -57,6 +70,16 @@ def _check_shards(build_dir: Path, manifest: dict, max_shard_bytes: int) -> None
                 f"{rel} is {int(meta['size']) / 2**20:.0f} MiB, above the {max_shard_bytes / 2**20:.0f} MiB shard limit "
                 "for the Hub: lower output.examples_per_shard in the recipe and rebuild (or raise --max-shard-mb)"
             )
+
+
+def _check_counts(build_dir: Path, manifest: dict) -> None:
+    problems = count_problems(build_dir, manifest)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise UserError(
+            f"{build_dir}: manifest.json does not agree with the data: {problems[0]}{more}; "
+            "the manifest was edited or damaged: rebuild"
+        )
 
 
 def _tagged_manifest(api, repo_id: str, commit: str) -> dict | None:
@@ -111,9 +134,11 @@ def _upload(api, repo_id: str, ops: list, advance) -> None:
         advance(len(ops[i : i + 4]))
 
 
-def _attempt(api, build_dir: Path, repo_id: str, tag: str, manifest: dict, message: str, files_per_commit: int) -> str:
+def _attempt(
+    api, build_dir: Path, repo_id: str, tag: str, manifest: dict, message: str, files_per_commit: int, digest: str
+) -> str:
     """One pass: read the head, render the card, upload, commit in batches with parentCommit; the last commit id."""
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import CommitOperationDelete, hf_hub_download
 
     head = api.dataset_info(repo_id, revision="main")
     remote = {s.rfilename for s in head.siblings or []}
@@ -128,10 +153,13 @@ def _attempt(api, build_dir: Path, repo_id: str, tag: str, manifest: dict, messa
     room = files_per_commit - len(final)
     if batches and len(batches[-1]) <= room:
         final = batches.pop() + final
-    with progress.bar(f"Uploading {repo_id}", total=sum(map(len, batches)) + len(final)) as advance:
+    if batches and MANIFEST in remote:  # main must not pair the previous manifest with these shards
+        batches[0].append(CommitOperationDelete(MANIFEST))
+    added = [[op for op in batch if not isinstance(op, CommitOperationDelete)] for batch in batches]
+    with progress.bar(f"Uploading {repo_id}", total=sum(map(len, added)) + len(final)) as advance:
         parent = head.sha
-        for n, batch in enumerate(batches, 1):
-            _upload(api, repo_id, batch, advance)
+        for n, (batch, adds) in enumerate(zip(batches, added), 1):
+            _upload(api, repo_id, adds, advance)
             info = api.create_commit(
                 repo_id,
                 batch,
@@ -146,7 +174,7 @@ def _attempt(api, build_dir: Path, repo_id: str, tag: str, manifest: dict, messa
             final + deletions,
             commit_message=message,
             repo_type="dataset",
-            commit_description=f"recipe hash {manifest.get('recipe_hash')}",
+            commit_description=f"recipe hash {manifest.get('recipe_hash')}\nmanifest sha256 {digest}",
             parent_commit=parent,
         )
     return info.oid
@@ -171,6 +199,8 @@ def publish(
     if files_per_commit < 8:
         raise UserError("--files-per-commit must be at least 8")
     manifest = load_build(build_dir, verify=True)
+    digest = sha256_file(build_dir / MANIFEST)
+    _check_counts(build_dir, manifest)
     _check_shards(build_dir, manifest, max_shard_bytes)
     if not get_token():
         raise UserError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
@@ -188,7 +218,7 @@ def publish(
         for attempt in range(1, STALE_PARENT_RETRIES + 1):
             stage = "uploading and committing"
             try:
-                commit = _attempt(api, build_dir, repo_id, tag, manifest, message, files_per_commit)
+                commit = _attempt(api, build_dir, repo_id, tag, manifest, message, files_per_commit, digest)
                 break
             except HfHubHTTPError as exc:
                 if not (_is_status(exc, 412) or _is_status(exc, 409)) or attempt == STALE_PARENT_RETRIES:
@@ -211,6 +241,18 @@ def publish(
     except UserError:
         raise
     except Exception as exc:
+        tagged = "no tag was created"
+        if stage == f"creating tag {tag}":  # the Hub may have made the tag and lost only its answer: look
+            try:
+                done = _existing_tag(api, repo_id, tag, manifest)
+            except UserError:
+                raise
+            except Exception:
+                tagged = f"it could not be checked whether tag {tag} was created"
+            else:
+                if done is not None:
+                    note = f"the Hub's answer to creating the tag was lost, but {tag} is there: the version is complete"
+                    return PublishResult(repo_id, tag, done.commit, False, note)
         if _is_status(exc, 412) or (_is_status(exc, 409) and stage == "uploading and committing"):
             code = getattr(exc.response, "status_code", "?")
             detail = (
@@ -222,7 +264,7 @@ def publish(
         raise UserError(
             scrub(
                 f"publishing {repo_id}@{tag} failed while {stage}: {detail}; "
-                f"no tag was created; {rerun} (files already uploaded are not sent again)"
+                f"{tagged}; {rerun} (files already uploaded are not sent again)"
             )
         ) from None
     return PublishResult(repo_id, tag, commit, False)

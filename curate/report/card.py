@@ -5,12 +5,15 @@ kept, except the generated facts that must describe this version, which are
 always set: ``configs`` (points at the shards) and ``size_categories``. ``tags``
 are the union of the user's and the generated ones. Every other key (license,
 license_name, language, task_categories, pretty_name, anything else) keeps the
-user's value when the user set one.
+user's value when the user set one. The card kept in a local build folder has
+no ``configs`` (``render_card(..., local=True)``, :func:`local_card`), and the
+provenance table records the sha256 of ``manifest.json`` for ``repic pull``.
 """
 
 from __future__ import annotations
 
 import importlib.resources
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,6 +21,7 @@ import yaml
 from PIL import Image, ImageDraw, ImageFont
 
 from curate.errors import UserError
+from curate.fileio import sha256_file
 from curate.publish.refs import read_manifest
 
 TEMPLATE_DIR = Path(importlib.resources.files("hub_cards"))  # top-level hub_cards/, shipped as package data
@@ -51,6 +55,8 @@ SOURCE_TERMS = {
 }
 RESTRICTIVENESS = ("celeba", "coco", "refcoco", "objects365", "subjects200k")  # most restrictive first
 MOST_RESTRICTIVE = {"celeba": "CelebA's agreement: non-commercial research use only"}
+HUB_CONFIG = {"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*.parquet"}]}
+MANIFEST_DIGEST_RE = re.compile(r"\| manifest\.json sha256 \| `([0-9a-f]{64})` \|")  # the card's provenance row
 GENERATED_TAGS = ["repic", "personalization", "image-captioning", "grpo", "multimodal", "synthetic-instructions"]
 
 
@@ -68,8 +74,9 @@ def size_category(n: int) -> str:
     return "100M<n<1B"
 
 
-def generated_metadata(manifest: dict) -> dict:
-    return {
+def generated_metadata(manifest: dict, *, local: bool = False) -> dict:
+    """The card's Hub metadata; ``local`` (the card inside a build folder) leaves out ``configs`` (see render_card)."""
+    meta = {
         # version-independent: a later version reads this card back as the repo's existing metadata
         "pretty_name": f"RePIC mixture {manifest.get('name', '')}".strip(),
         "license": "other",
@@ -78,8 +85,10 @@ def generated_metadata(manifest: dict) -> dict:
         "language": ["en"],
         "size_categories": [size_category(int(manifest.get("counts", {}).get("total", 0)))],
         "tags": list(GENERATED_TAGS),
-        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*.parquet"}]}],
     }
+    if not local:
+        meta["configs"] = [HUB_CONFIG]
+    return meta
 
 
 def split_readme(text: str) -> tuple[dict, str]:
@@ -183,6 +192,7 @@ def _context(build_dir: Path, manifest: dict, chart: bool) -> dict:
         "chart": CHART if chart else None,
         "preview": PREVIEW if (build_dir / PREVIEW).is_file() else None,
         "recipe_hash": manifest.get("recipe_hash", "?"),
+        "manifest_sha256": sha256_file(build_dir / "manifest.json"),
         "seed": manifest.get("seed", "?"),
         "toolkit_version": toolkit.get("version", "?"),
         "toolkit_commit": toolkit.get("git_commit") or "unknown",
@@ -205,6 +215,21 @@ def _context(build_dir: Path, manifest: dict, chart: bool) -> dict:
     }
 
 
+def recorded_manifest_sha256(card_text: str) -> str | None:
+    """The manifest sha256 a card records (None for cards written before it was recorded)."""
+    m = MANIFEST_DIGEST_RE.search(card_text)
+    return m.group(1) if m else None
+
+
+def local_card(card_text: str) -> str:
+    """A published card made fit for a local build folder: the same text without ``configs`` (see render_card)."""
+    meta, body = split_readme(card_text)
+    if "configs" not in meta:
+        return card_text
+    meta.pop("configs")
+    return f"---\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000)}---\n{body}"
+
+
 def validate_card(text: str) -> dict:
     """Parse the card as the Hub and datasets do; returns its metadata, or raises UserError."""
     from datasets.utils.metadata import MetadataConfigs
@@ -219,9 +244,24 @@ def validate_card(text: str) -> dict:
 
 
 def render_card(
-    build_dir: Path, *, repo_id: str | None = None, tag: str | None = None, existing_readme: str | None = None
+    build_dir: Path,
+    *,
+    repo_id: str | None = None,
+    tag: str | None = None,
+    existing_readme: str | None = None,
+    local: bool = False,
 ) -> str:
-    """README.md text for a build folder; writes composition.png into it."""
+    """README.md text for a build folder; writes composition.png into it.
+
+    ``local=True`` renders the card kept inside the build folder: no ``configs``
+    section, so that ``datasets.load_dataset(BUILD_DIR)`` resolves the shard
+    files themselves and their paths and modification times enter its cache
+    key. With ``configs``, datasets hashes only the unresolved pattern
+    (``data/train-*.parquet``) and names the cache after the folder (the
+    version, ``1.0.0``), so another build of the same version loaded earlier
+    would be returned from the cache. The published card keeps ``configs``
+    (on the Hub the cache key holds the commit).
+    """
     import jinja2
 
     build_dir = Path(build_dir)
@@ -231,7 +271,7 @@ def render_card(
     if chart:
         draw_composition_chart(by_ts, build_dir / CHART)
     user_meta = split_readme(existing_readme)[0] if existing_readme else {}
-    metadata = merge_metadata(generated_metadata(manifest), user_meta)
+    metadata = merge_metadata(generated_metadata(manifest, local=local), user_meta)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
         undefined=jinja2.StrictUndefined,

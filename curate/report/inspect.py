@@ -144,7 +144,11 @@ def write_contact_sheet(build_dir: str | Path, out: str | Path, *, per_task: int
 
 
 def minimal_card(build_dir: str | Path) -> str:
-    """A small README.md whose YAML header makes ``load_dataset(build_dir)`` give exactly the row features."""
+    """A small README.md whose YAML header makes ``load_dataset(build_dir)`` give exactly the row features.
+
+    No ``configs`` section: like the full card kept in a build folder (see curate.report.card.render_card), so that
+    datasets resolves the shard files themselves into its cache key.
+    """
     from datasets.info import DatasetInfo, DatasetInfosDict
     from huggingface_hub import DatasetCardData
 
@@ -154,7 +158,6 @@ def minimal_card(build_dir: str | Path) -> str:
     m = read_manifest(build_dir)
     card = DatasetCardData()
     DatasetInfosDict({"default": DatasetInfo(features=FEATURES)}).to_dataset_card_data(card)
-    card["configs"] = [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*.parquet"}]}]
     counts = m.get("counts", {})
     table = "\n".join(f"| {t} | {n} |" for t, n in counts.get("by_task", {}).items())
     return (

@@ -120,7 +120,9 @@ def make_build(
             "total": len(all_rows),
             "by_task": {t: sum(v.values()) for t, v in by_task_source.items()},
             "by_task_source": by_task_source,
-            "oct_answers": {"yes": 1, "no": 1},
+            "oct_answers": {
+                a: sum(r["task"] == "oct" and json.loads(r["solution"]) == a for r in all_rows) for a in ("yes", "no")
+            },
         },
         "quarantine": {"total": 2, "by_reason": {"bbox_out_of_bounds": 1, "missing_image": 1}},
         "excluded_eval_images": 0,

@@ -5,7 +5,9 @@
 Tests can make the Nth matching request fail (:meth:`HubEmulator.fail_request`):
 ``drop`` reads part of the body and closes the socket (a connection lost
 mid-upload), ``500``/``409`` answer that status, ``race`` lets another writer
-commit to the branch first (so a commit with a ``parentCommit`` gets a real 412).
+commit to the branch first (so a commit with a ``parentCommit`` gets a real 412),
+``apply-drop`` carries the request out and then closes the socket instead of
+answering (the change is made, the client never hears so).
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ class HubEmulator:
         times: int = 1,
     ) -> None:
         """Fail the Nth request matching method/path (and the next ``times - 1`` matching ones)."""
-        if action not in ("drop", "500", "409", "race"):
+        if action not in ("drop", "500", "409", "race", "apply-drop"):
             raise ValueError(f"unknown action {action!r}")
         with self._lock:
             self.rules.append(FailureRule(n, method, path_contains, action, times))
@@ -133,6 +135,7 @@ class _Handler(HubRoutes, BaseHTTPRequestHandler):
         self.query = parse_qs(split.query)
         self._body: bytes | None = None
         failure = self.hub._failure_for(self.command, raw_path)
+        self._silent = failure == "apply-drop"
         try:
             if failure == "drop":
                 return self._drop()
@@ -162,7 +165,7 @@ class _Handler(HubRoutes, BaseHTTPRequestHandler):
 
     def _drop(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
+        if length and self._body is None:  # not read yet: lose the connection halfway through the body
             self.rfile.read(max(1, length // 2))
         self.hub.log.append((self.command, self.path, 0))
         self.close_connection = True
@@ -194,6 +197,8 @@ class _Handler(HubRoutes, BaseHTTPRequestHandler):
         return json.loads(body) if body else {}
 
     def _send(self, status: int, payload=None, headers: dict | None = None, body: bytes | None = None) -> None:
+        if getattr(self, "_silent", False):  # apply-drop: the request was carried out, the answer is lost
+            return self._drop()
         if body is None:
             body = b"" if payload is None else json.dumps(payload).encode()
             headers = {"Content-Type": "application/json", **(headers or {})}

@@ -10,6 +10,7 @@ import yaml
 
 from curate.cli import main
 from curate.publish.refs import resolve_dataset
+from curate.publish.upload import publish
 
 DEMO_RECIPE = Path(__file__).resolve().parents[3] / "recipes" / "demo.yaml"
 
@@ -45,3 +46,39 @@ def test_build_publish_load_pull(hub, tmp_path, capfd):
     assert resolve_dataset(str(tmp_path / "pulled")).manifest == resolved.manifest
     assert main(["publish", str(tmp_path / "pulled"), "--repo", "lab/repic-demo"]) == 0
     assert "already holds this exact build" in capfd.readouterr().out
+
+
+def test_published_recipe_is_the_recipe_as_written_without_local_paths(hub, tmp_path, monkeypatch):
+    from curate.demo.corpus import generate_corpus
+    from curate.materialize.manifest import read_manifest, verify_build
+    from curate.materialize.pipeline import build
+    from curate.publish.pull import pull
+    from curate.publish.versions import list_versions
+    from curate.recipe import load_recipe, recipe_hash
+
+    corpus = tmp_path / "corpus"
+    generate_corpus(corpus, size="tiny")
+    monkeypatch.setenv("REPIC_DEMO_CORPUS", str(corpus))
+    recipe = yaml.safe_load(DEMO_RECIPE.read_text())  # sources still read ${REPIC_DEMO_CORPUS}
+    recipe["mixture"]["total"] = 24
+    recipe["output"] = {"examples_per_shard": 16}
+    path = tmp_path / "recipe.yaml"
+    path.write_text("# my mixture (comments are kept)\n" + yaml.safe_dump(recipe, sort_keys=False))
+    as_written = path.read_bytes()
+    assert b"${REPIC_DEMO_CORPUS}" in as_written
+
+    built = build(path, tmp_path / "builds", workers=1, log=lambda m: None)
+    assert (built / "recipe.yaml").read_bytes() == as_written
+    assert str(corpus) in (built / "recipe.resolved.yaml").read_text()  # the resolved copy stays local
+    manifest = read_manifest(built)
+    assert "recipe.yaml" in manifest["files"] and "recipe.resolved.yaml" not in manifest["files"]
+    assert manifest["recipe_hash"] == recipe_hash(load_recipe(path)) and verify_build(built) == []
+
+    publish(built, "lab/recipe")
+    files = hub.files("lab/recipe", "v1.0.0")
+    assert files["recipe.yaml"] == as_written and "recipe.resolved.yaml" not in files
+    assert [p for p, data in files.items() if str(tmp_path).encode() in data] == []
+    assert manifest["recipe_hash"] in files["README.md"].decode()
+    assert list_versions("lab/recipe")[0].recipe_hash == manifest["recipe_hash"]
+    pulled = pull("lab/recipe@v1.0.0", tmp_path / "pulled")
+    assert (pulled.out / "recipe.yaml").read_bytes() == as_written and verify_build(pulled.out) == []

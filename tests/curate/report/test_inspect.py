@@ -65,7 +65,7 @@ def test_minimal_card_makes_load_dataset_give_the_row_features(built, tmp_path):
     shutil.copytree(built, copy)
     text = minimal_card(copy)
     header = yaml.safe_load(text.split("---\n")[1])
-    assert header["configs"][0]["data_files"][0]["path"] == "data/train-*.parquet"
+    assert "configs" not in header  # the shard files themselves key the datasets cache
     (copy / "README.md").write_text(text)
     ds = datasets.load_dataset(str(copy), split="train")
     assert ds.features == FEATURES and len(ds) == read_manifest(copy)["counts"]["total"]
