@@ -6,7 +6,9 @@ Two layouts exist and are told apart by their columns (``shared/reference/source
   annotation with the image embedded (``question_id``, ``image``, ``answer``:
   the expressions, ``bbox`` [x, y, w, h], ``iscrowd``, ``file_name``). The split
   is the shard's split name; ``question_id`` serves as ref and object id; the
-  COCO image id is read from ``file_name``. No category names.
+  COCO image id is read from ``file_name``. No category names. These copies
+  have no train split (val/test only: evaluation data); a source asking for
+  splits they lack stops with a UserError naming the splits they have.
 * **jxu124** (``jxu124/refcoco`` ...): one row per ref, no images
   (``ref_id``, ``ann_id``, ``image_id``, ``split``, ``sentences``, ``bbox``,
   ``raw_anns``, ``raw_image_info``, ``image_path``). ``bbox`` is absolute
