@@ -330,5 +330,6 @@ def test_a_source_where_every_row_mismatches_stops_naming_the_files_geometry(tmp
             re.findall(r"\(\d+, \d+(?:, \d+, \d+)?\)", msg.split("e.g.")[1]),
         )
     )
-    fixed = spec(path=root, **{k: ast.literal_eval(v) for k, v in geometry.items()})  # the suggested geometry reads every row
+    # the suggested geometry reads every row
+    fixed = spec(path=root, **{k: ast.literal_eval(v) for k, v in geometry.items()})
     assert subjects200k.read("s", fixed).images.height == 3
