@@ -10,7 +10,7 @@ from rich.table import Table
 
 from curate import progress
 from curate.recipe import load_recipe
-from curate.sources.index import bad_fraction, default_cache_dir, index_source
+from curate.sources.index import bad_fraction, default_cache_dir, index_source, supply_warnings
 from curate.sources.tables import SourceTables
 
 
@@ -70,6 +70,8 @@ def index(
     rt = reasons_table(tables)
     if rt is not None:
         console.print(rt)
+    for line in supply_warnings(r, tables):
+        console.print(f"warning: {line}", style="yellow", highlight=False, soft_wrap=True)
     if quarantine_out is not None:
         import polars as pl
 

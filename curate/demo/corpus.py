@@ -95,7 +95,7 @@ FAULT_KINDS: dict[str, tuple[str, ...]] = {
         "image_truncated",
         "image_unreadable",
         "image_missing",
-        "bbox_out_of_bounds",
+        "image_size_mismatch",
     ),
     "refcoco": _JSON_KINDS + ("missing_annotation", "malformed_record"),
 }

@@ -134,4 +134,4 @@ def _inject(rows: list[dict], names: list[str], per: int, rng, log: FaultLog) ->
     rows[6]["image"] = {"bytes": None, "path": None}
     add(6, "image_missing", detail="image struct has no bytes")
     rows[7]["image"] = {"bytes": jpeg_bytes(Image.new("RGB", (1024, 512), (255, 255, 255))), "path": None}
-    add(7, "bbox_out_of_bounds", detail="composite is 1024x512, the right panel (528, 8, 1040, 520) does not fit")
+    add(7, "image_size_mismatch", detail="composite is 1024x512, not the 1056x528 of the default panel geometry")

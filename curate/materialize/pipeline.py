@@ -133,7 +133,7 @@ def check_index_quality(recipe: Recipe, tables: dict, build_dir: Path) -> None:
 def _plan(recipe: Recipe, work: Path, rhash: str, build_dir: Path, executor, log) -> dict:
     """Index and plan; save the plan per shard and the state file (last)."""
     from curate.plan.mixture import plan_mixture
-    from curate.sources.index import index_recipe, source_fingerprints
+    from curate.sources.index import index_recipe, source_fingerprints, supply_warnings
 
     for stale in (work, build_dir / "data"):  # no manifest yet: nothing here is a finished build
         shutil.rmtree(stale, ignore_errors=True)
@@ -143,12 +143,16 @@ def _plan(recipe: Recipe, work: Path, rhash: str, build_dir: Path, executor, log
     fps = source_fingerprints(recipe, tables)
     index_q = [st.quarantine for st in tables.values()]
     check_index_quality(recipe, tables, build_dir)  # raises BuildFailed after writing quarantine.parquet
+    warnings = [f"warning: {w}" for w in supply_warnings(recipe, tables)]
+    for w in warnings:
+        log(w)
     hashes = exclusion_hashes(recipe)
     excluded = excluded_source_images(tables, hashes, executor)
     if hashes:
         log(f"excluding {len(excluded)} source image(s) that are evaluation images")
     log(f"planning {recipe.mixture.total} examples")
     result = plan_mixture(recipe, tables, excluded_images=excluded)
+    result.stats["notes"][:0] = warnings  # kept in the manifest's plan stats
     plans = result.plans
     per = recipe.output.examples_per_shard
     n_parts = max(1, -(-len(plans) // per))

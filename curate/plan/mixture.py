@@ -22,7 +22,8 @@ hint: the official RePIC JSON's ``problem``), ``reward_method`` (its ``accu_rewa
 ``category`` / ``categories``, ``negative`` ("hard" / "easy", OCT "no" examples) and, for VLT,
 ``dataset``, ``split_by``, ``sent_id`` and ``expression``. ``PlanResult.stats`` holds
 ``requested`` / ``planned`` (task -> source -> count), ``task_requested`` / ``task_planned``,
-``total_requested`` / ``total_planned``, ``oct_answers``, ``oct_by_source`` (yes / no / hard /
+``total_requested`` / ``total_planned``, ``split_filtered`` (source -> split -> indexed VLT
+expressions that ``tasks.vlt.splits`` leaves out), ``oct_answers``, ``oct_by_source`` (yes / no / hard /
 easy), ``hard_negatives``, ``excluded_images``, ``duplicates_dropped``, ``shortfalls``, ``names_per_example`` and
 ``notes`` (human-readable lines).
 
@@ -168,6 +169,11 @@ def plan_mixture(
             )
             stats["requested"].setdefault(task, {})
             stats["planned"].setdefault(task, {})
+    stats["split_filtered"] = dict(sorted((k[1], v) for k, v in ctx.cache.items() if k[0] == "vlt_split_dropped" and v))
+    stats["notes"] += [
+        f"{s}: vlt: {sum(d.values())} indexed expressions outside tasks.vlt.splits ({', '.join(f'{k} {n}' for k, n in d.items())})"
+        for s, d in stats["split_filtered"].items()
+    ]
     plans = [p for task in PLAN_ORDER for p in by_task[task]]
     order = np.random.default_rng(derive_seed(recipe.seed, "mixture-order")).permutation(len(plans))
     plans = [plans[i] for i in order]

@@ -1,6 +1,8 @@
 """VLT planning: RefCOCO / RefCOCO+ / RefCOCOg referring expressions with their boxes.
 
-Candidates are the ``referring`` rows whose ``split`` is in ``tasks.vlt.splits``
+Candidates are the ``referring`` rows whose ``split`` is selected by ``tasks.vlt.splits``
+(the same rule as a RefCOCO source's ``splits``, :func:`curate.sources.refcoco.wants_split`:
+a name selects that split, and ``test`` selects every ``test*`` split: test, testA, testB, testC)
 and whose image is in the images table (others are quarantined as
 ``expression_without_image``; blank expressions as ``expression_empty``). Images
 are drawn uniformly (one expression per query image, drawn uniformly among the
@@ -21,8 +23,21 @@ from curate.plan.templates import REWARD_METHOD, render_vlt, template_rng, user_
 from curate.sources.tables import SourceTables
 
 
+def split_selected(splits: list[str]) -> pl.Expr:
+    """``split`` is selected by ``splits`` (``test`` selects every ``test*`` split), as a RefCOCO source's ``splits``."""
+    col = pl.col("split")
+    return col.is_in(splits) | (pl.lit("test" in splits) & col.fill_null("").str.starts_with("test"))
+
+
+def split_dropped(st: SourceTables, splits: list[str]) -> dict[str, int]:
+    """Indexed referring rows that ``splits`` leaves out, by split (null splits as ``(none)``)."""
+    ref = st.get("referring").filter(~split_selected(splits).fill_null(False))
+    counts = ref.group_by(pl.col("split").fill_null("(none)")).len().sort("split").rows()
+    return dict(counts)
+
+
 def vlt_candidates(st: SourceTables, splits: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    ref = st.get("referring").filter(pl.col("split").is_in(splits))
+    ref = st.get("referring").filter(split_selected(splits).fill_null(False))
     ref = ref.join(st.images.select("image_id", "path"), on="image_id", how="left")
     reason = (
         pl.when(pl.col("path").is_null())
@@ -50,8 +65,23 @@ class VLTPlanner:
         self.ctx, self.source, self.rng = ctx, st.source, rng
         key = ("vlt", st.source)
         if key not in ctx.cache:
-            good, q = vlt_candidates(st, ctx.recipe.tasks.vlt.splits)
+            splits = ctx.recipe.tasks.vlt.splits
+            good, q = vlt_candidates(st, splits)
             ctx.add_quarantine(q)
+            dropped = split_dropped(st, splits)
+            ctx.cache[("vlt_split_dropped", st.source)] = dropped  # plan stats ``split_filtered``
+            ctx.add_quarantine(
+                [
+                    {
+                        "source": st.source,
+                        "stage": STAGE,
+                        "record_id": f"vlt:{st.source}:{split}",
+                        "reason": "split_not_in_task",
+                        "detail": f"{n} indexed expressions of split {split} are outside tasks.vlt.splits {splits}",
+                    }
+                    for split, n in dropped.items()
+                ]
+            )
             ctx.cache[key] = SortedFrame(good, "image_id", "dataset", "ref_id", "sent_id")
         self.refs: SortedFrame = ctx.cache[key]
         self.image_ids = self.refs.unique_keys()

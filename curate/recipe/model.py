@@ -59,6 +59,9 @@ class Subjects200KSource(_Source):
     min_quality: int = Field(5, ge=0, le=5)
     collections: list[str] | None = None  # None: every collection
     require_valid_description: bool = False
+    # panel geometry (recipes/README.md "Subjects200K panel geometry"): every composite must be image_size
+    # (None: any size that holds both panels); the defaults are collection_1/2's 1056x528 with OminiControl's crops
+    image_size: tuple[int, int] | None = (1056, 528)
     left_panel: Box = (8, 8, 520, 520)
     right_panel: Box = (528, 8, 1040, 520)
 

@@ -193,3 +193,49 @@ def bad_fraction(st: SourceTables) -> float:
         if t != "quarantine" and t in ("images", "objects", "referring", "pairs", "identities")
     )
     return bad / seen if seen else 0.0
+
+
+def supply_warnings(recipe: Recipe, tables: dict[str, SourceTables]) -> list[str]:
+    """One line per (task, source) where a source the task draws from (weight > 0) has nothing for that task.
+
+    A task counts when it is enabled and (with a ``mixture``) has a share; its sources are ``tasks.<task>.sources``
+    or, when none are named, every recipe source whose kind can serve it. VLT needs referring expressions in
+    ``tasks.vlt.splits``; the other tasks need indexed images. The line names the main quarantine reasons.
+    """
+    from curate.plan.mixture import TASK_KINDS  # the planner imports this package: import late
+    from curate.plan.vlt import split_selected
+    from curate.recipe import TASKS
+
+    shares = recipe.mixture.proportions if recipe.mixture is not None else None
+    out = []
+    for task in TASKS:
+        cfg = getattr(recipe.tasks, task)
+        if not cfg.enabled or (shares is not None and shares.get(task, 0) <= 0):
+            continue
+        weights = cfg.sources or {s: 1.0 for s, spec in recipe.sources.items() if spec.kind in TASK_KINDS[task]}
+        for name, weight in sorted(weights.items()):
+            st = tables.get(name)
+            if st is None or weight <= 0 or st.kind not in TASK_KINDS[task]:
+                continue
+            if task == "vlt":
+                ref, splits = st.get("referring"), recipe.tasks.vlt.splits
+                n = ref.filter(split_selected(splits).fill_null(False)).height
+                why = (
+                    f"none of its {ref.height} expressions is in tasks.vlt.splits {splits}"
+                    if ref.height
+                    else "it indexed no referring expressions"
+                )
+            else:
+                n, why = st.images.height, "it indexed no images"
+            if n == 0:
+                out.append(f"source {name!r} supplies nothing to {task} (weight {weight:g}): {why}{_main_reasons(st)}")
+    return out
+
+
+def _main_reasons(st: SourceTables) -> str:
+    q = st.quarantine
+    if not q.height:
+        return ""
+    top = q.group_by("stage", "reason").len().sort(["len", "stage", "reason"], descending=[True, False, False])
+    shown = ", ".join(f"{stage}|{reason} {n}" for stage, reason, n in top.head(3).iter_rows())
+    return f"; quarantined: {shown}"

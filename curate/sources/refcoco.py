@@ -21,7 +21,9 @@ Every image and annotation of ``instances.json`` is checked (types, duplicate
 ids, path traversal, unknown image/category, box); a ref on a bad one is
 quarantined too. Image files are checked for referred images only.
 Splits come from each ref; ``spec.splits`` entry ``test`` also selects
-``testA``/``testB``/``testC``. Refs outside the wanted splits are skipped.
+``testA``/``testB``/``testC`` (the same rule as ``tasks.vlt.splits``, see
+:func:`wants_split`). Refs outside the wanted splits are skipped; a source
+with no ref in the wanted splits is a UserError naming the splits it has.
 ``spec.limit`` caps the number of distinct images.
 """
 
@@ -37,7 +39,7 @@ from curate.sources.cocojson import CocoCollector
 from curate.sources.common import check_image, resolver
 from curate.sources.tables import SourceTables, from_rows, quarantine_row
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: jxu124 boxes are corners; no-rows-in-splits check
 
 
 def wants_split(split: str | None, wanted: list[str]) -> bool:
@@ -74,6 +76,34 @@ class Collector:
         self.refs_seen: set[tuple[str, str]] = set()
         self.sents_seen: set[tuple[str, str]] = set()
         self.checked: dict[str, tuple] = {}
+        self.split_rows: dict[str, int] = {}  # rows seen per split, wanted or not
+        self.wanted_rows = 0
+
+    def wants(self, split) -> bool:
+        """``wants_split(split, spec.splits)``, counting every row's split for :meth:`check_supplied`."""
+        key = split if isinstance(split, str) else "(none)"
+        self.split_rows[key] = self.split_rows.get(key, 0) + 1
+        wanted = wants_split(split, self.spec.splits)
+        self.wanted_rows += wanted
+        return wanted
+
+    def check_supplied(self) -> None:
+        """UserError when no row of the source is in the requested splits (naming the splits it has)."""
+        if self.wanted_rows or (not self.split_rows and self.quarantine):
+            return  # rows were read (or every one is quarantined, e.g. split_unknown): the summaries count them
+        asked = ", ".join(self.spec.splits)
+        if not self.split_rows:
+            raise UserError(f"refcoco source {self.name!r}: its files hold no refs at all (splits asked: {asked})")
+        has = ", ".join(f"{k} ({n} rows)" for k, n in sorted(self.split_rows.items()))
+        hint = (
+            "; the lmms-lab RefCOCO copies have no train split (they are val/test only)"
+            if self.spec.layout == "hf" and "train" in self.spec.splits
+            else ""
+        )
+        raise UserError(
+            f"refcoco source {self.name!r} supplied no rows for splits [{asked}]: its data has {has}{hint}; "
+            "set the source's 'splits'"
+        )
 
     def bad(self, dataset: str, record, reason: str, detail: str = "") -> None:
         self.quarantine.append(quarantine_row(self.name, "index", record, reason, f"{dataset}: {detail}"))
@@ -234,7 +264,7 @@ def _read_pickle_dataset(c: Collector, dataset: str) -> None:
         if wrong:
             c.bad(dataset, ref_id, "ref_malformed", f"refs[{k}]: missing or wrong type: {', '.join(wrong)}")
             continue
-        if not wants_split(ref["split"], spec.splits) or not c.new_ref(dataset, ref_id):
+        if not c.wants(ref["split"]) or not c.new_ref(dataset, ref_id):
             continue
         aid, iid = ref["ann_id"], ref["image_id"]
         ann = inst.anns.get(aid)
@@ -287,4 +317,5 @@ def read(name: str, spec) -> SourceTables:
     else:
         for dataset in spec.datasets:
             _read_pickle_dataset(c, dataset)
+    c.check_supplied()
     return c.tables()

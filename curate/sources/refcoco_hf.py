@@ -6,13 +6,24 @@ Two layouts exist and are told apart by their columns (``shared/reference/source
   annotation with the image embedded (``question_id``, ``image``, ``answer``:
   the expressions, ``bbox`` [x, y, w, h], ``iscrowd``, ``file_name``). The split
   is the shard's split name; ``question_id`` serves as ref and object id; the
-  COCO image id is read from ``file_name``. No category names.
+  COCO image id is read from ``file_name``. No category names. These copies
+  have no train split (val/test only: evaluation data); a source asking for
+  splits they lack stops with a UserError naming the splits they have.
 * **jxu124** (``jxu124/refcoco`` ...): one row per ref, no images
   (``ref_id``, ``ann_id``, ``image_id``, ``split``, ``sentences``, ``bbox``,
-  ``raw_anns``, ``raw_image_info``, ``image_path``). The per-row ``split`` wins
-  over the shard's split name (the HF ``test`` split of jxu124/refcoco holds
-  testA rows). Images come from the images folder (see
+  ``raw_anns``, ``raw_image_info``, ``image_path``). ``bbox`` is absolute
+  corners ``[x1, y1, x2, y2]`` (not COCO's xywh); when the row has ``raw_anns``
+  (the COCO annotation as JSON) its ``[x, y, w, h]`` box must agree
+  (``x2 = x + w``, ``y2 = y + h``, within 0.01 px), else the ref is quarantined
+  as ``bbox_mismatch`` (an unparsable ``raw_anns`` is ``raw_anns_malformed``);
+  revisions without a ``raw_anns`` column are read as corners unchecked. The
+  per-row ``split`` wins over the shard's split name (the HF ``test`` split of
+  jxu124/refcoco holds testA rows). Images come from the images folder (see
   :func:`curate.sources.refcoco.image_folder`) by the COCO file name.
+
+The shard's split is taken from its file name (``val-00000-of-00004.parquet``)
+or, when the file name has none (the Hub's auto-converted layout
+``default/val/0000.parquet``), from its folder (``partial-`` prefixes dropped).
 
 Shards live under ``<root>/<dataset>/`` (``refcoco``, ``refcoco+`` or
 ``refcocoplus``, ``refcocog``), any depth; a source with one dataset may keep
@@ -32,7 +43,7 @@ from curate import progress
 from curate.errors import UserError
 from curate.imageio import parquet_ref
 from curate.sources.common import check_image_bytes, safe_join, xywh_to_xyxy
-from curate.sources.refcoco import Collector, coco_file_name, image_folder, wants_split
+from curate.sources.refcoco import Collector, coco_file_name, image_folder
 
 LMMS = ("question_id", "image", "answer", "bbox", "file_name")
 JXU = ("ref_id", "ann_id", "image_id", "split", "sentences", "bbox")
@@ -69,10 +80,16 @@ def input_files(spec) -> list[Path]:
     return [f for _, folder in dataset_folders(spec) for f in shard_files(folder)]
 
 
-def shard_split(path: Path) -> str | None:
-    """The HF split name in ``<split>-00000-of-00004.parquet`` (``validation`` is ``val``)."""
+def shard_split(path: Path, dataset_folder: Path | None = None) -> str | None:
+    """The HF split name in ``<split>-00000-of-00004.parquet`` (``validation`` is ``val``).
+
+    A file named by number only (``default/val/0000.parquet``, the Hub's auto-converted layout) takes
+    the split from its folder (``partial-train`` is ``train``), unless that folder is the dataset folder.
+    """
     m = _SHARD.match(path.stem)
     split = m.group(1) if m else None
+    if split is None and path.stem.isdigit() and path.parent != dataset_folder:
+        split = path.parent.name.removeprefix("partial-") or None
     return "val" if split == "validation" else split
 
 
@@ -118,7 +135,7 @@ def _lmms_row(c: Collector, dataset: str, shard: Path, r: int, rec: dict, split:
     if split is None:
         c.bad(dataset, ref_id, "split_unknown", f"{shard.name}: no split in the shard name")
         return
-    if not wants_split(split, c.spec.splits):
+    if not c.wants(split):
         return
     if qid is None or not isinstance(rec.get("bbox"), list):
         c.bad(dataset, ref_id, "ref_malformed", f"{shard.name} row {r}: question_id or bbox missing")
@@ -161,10 +178,40 @@ def _lmms_row(c: Collector, dataset: str, shard: Path, r: int, rec: dict, split:
     )
 
 
-def _jxu_row(c: Collector, dataset: str, folder: Path, rec: dict, hf_split: str | None) -> None:
+def _corners_as_xywh(bbox):
+    """jxu124's ``[x1, y1, x2, y2]`` as ``[x, y, w, h]`` (anything else unchanged, for the box checks to name)."""
+    if isinstance(bbox, (list, tuple)) and len(bbox) == 4 and all(_is_number(v) for v in bbox):
+        x1, y1, x2, y2 = (float(v) for v in bbox)
+        return [x1, y1, x2 - x1, y2 - y1]
+    return bbox
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+BOX_TOLERANCE = 0.01  # pixels: float rounding only; any real disagreement is a quarantined ref
+
+
+def _raw_anns_problem(box, text, ann: dict) -> tuple[str, str] | None:
+    """(reason, detail) when the row's ``raw_anns`` COCO box cannot be read or disagrees with the corners ``box``."""
+    coco = ann.get("bbox")
+    if not ann or not (isinstance(coco, list) and len(coco) == 4 and all(_is_number(v) for v in coco)):
+        return "raw_anns_malformed", f"raw_anns has no COCO [x, y, w, h] bbox: {text!r}"
+    x, y, w, h = (float(v) for v in coco)
+    if any(abs(a - b) > BOX_TOLERANCE for a, b in zip(box, (x, y, x + w, y + h))):
+        return (
+            "bbox_mismatch",
+            f"bbox corners {[round(v, 2) for v in box]} disagree with raw_anns bbox [x, y, w, h] {coco} "
+            f"(corners {[round(v, 2) for v in (x, y, x + w, y + h)]})",
+        )
+    return None
+
+
+def _jxu_row(c: Collector, dataset: str, folder: Path, rec: dict, hf_split: str | None, has_raw_anns: bool) -> None:
     ref_id = str(rec.get("ref_id"))
     split = rec["split"] if isinstance(rec.get("split"), str) else hf_split  # the per-row split wins
-    if not wants_split(split, c.spec.splits):
+    if not c.wants(split):
         return
     wrong = [k for k in ("ref_id", "ann_id", "image_id") if not _is_int(rec.get(k))]
     if wrong or not isinstance(rec.get("bbox"), list):
@@ -194,10 +241,15 @@ def _jxu_row(c: Collector, dataset: str, folder: Path, rec: dict, hf_split: str 
     width, height = size or (info.get("width"), info.get("height"))
     if not (_is_int(width) and _is_int(height) and width > 0 and height > 0):
         width = height = None
-    box, reason = xywh_to_xyxy(rec["bbox"], width, height)
+    box, reason = xywh_to_xyxy(_corners_as_xywh(rec["bbox"]), width, height)
     if box is None:
-        c.bad(dataset, ref_id, reason, f"bbox {rec['bbox']!r}"[:160])
+        c.bad(dataset, ref_id, reason, f"bbox {rec['bbox']!r} (corners)"[:160])
         return
+    if has_raw_anns:
+        problem = _raw_anns_problem(box, rec.get("raw_anns"), ann)
+        if problem:
+            c.bad(dataset, ref_id, problem[0], problem[1][:200])
+            return
     c.add(
         dataset=dataset,
         split_by="hf",
@@ -227,7 +279,7 @@ def read_into(c: Collector) -> None:
         total = sum(pf.metadata.num_rows for _, pf, _ in opened)
         with progress.bar(f"Indexing {c.name} ({dataset}, HF Parquet)", total=total) as advance:
             for shard, pf, kind in opened:
-                split, r = shard_split(shard), 0
+                split, r = shard_split(shard, ds_folder), 0
                 cols = (
                     list(JXU) + [k for k in ("raw_anns", "raw_image_info", "image_path") if k in pf.schema_arrow.names]
                     if kind == "jxu124"
@@ -237,7 +289,7 @@ def read_into(c: Collector) -> None:
                     for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=cols):
                         for rec in batch.to_pylist():
                             if kind == "jxu124":
-                                _jxu_row(c, dataset, folder, rec, split)
+                                _jxu_row(c, dataset, folder, rec, split, "raw_anns" in cols)
                             else:
                                 _lmms_row(c, dataset, shard, r, rec, split)
                             r += 1

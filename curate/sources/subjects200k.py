@@ -13,9 +13,21 @@ category = the description's category, identity = the pair id). The pair id is
 ``<shard file stem>:<row>`` (e.g. ``train-00000-of-00032:17``).
 
 Filters (quality, collection, valid description) are applied as OminiControl
-does; every row they drop is a quarantine row with stage ``filter`` and reason
-``no_quality`` / ``low_quality`` / ``collection_filtered`` /
-``description_invalid``. Broken rows are quarantined with stage ``index``.
+does; every well-formed row they drop is a quarantine row with stage ``filter``
+and reason ``no_quality`` (null scores) / ``low_quality`` /
+``collection_filtered`` / ``description_invalid``. A row the filters cannot
+judge (scores that are not numbers 0-5, a non-struct ``quality_assessment``, a
+non-string collection or non-bool ``description_valid`` where a filter reads
+it) is bad input: stage ``index``, reason ``quality_malformed`` /
+``collection_malformed`` / ``description_malformed``, counted against
+``quality.max_bad_fraction`` like every other broken row (stage ``index``).
+
+Panel geometry: every composite must be ``spec.image_size`` (default 1056x528,
+collection_1/2); another size is ``image_size_mismatch`` with the expected and
+found sizes. When no row is kept and some mismatched, reading stops with one
+line naming the size the files seem to have and a geometry for it
+(``KNOWN_GEOMETRY``). ``image_size: null`` accepts any size holding both panels
+(``panel_out_of_bounds`` otherwise).
 
 Shards are read in batches of a few rows (never a whole shard of images).
 For ``hub: ORG/NAME@REV`` the shards are fetched with
@@ -37,7 +49,7 @@ from curate.imageio import parquet_ref
 from curate.sources.common import check_image_bytes
 from curate.sources.tables import SourceTables, from_rows, quarantine_row
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: malformed rows are bad input; composite size checked
 COLUMNS = ("image", "collection", "quality_assessment", "description")
 SCORES = ("compositeStructure", "objectConsistency", "imageQuality")
 TEXTS = ("item", "category", "description_0", "description_1")
@@ -120,21 +132,37 @@ class _Reader:
     def __init__(self, name: str, spec):
         self.name, self.spec = name, spec
         self.images, self.objects, self.pairs, self.quarantine = [], [], [], []
+        self.wrong_sizes: dict[tuple[int, int], int] = {}  # found size -> rows that are not spec.image_size
         for side in ("left_panel", "right_panel"):
             x1, y1, x2, y2 = getattr(spec, side)
             if not (x1 < x2 and y1 < y2):
                 raise UserError(
                     f"subjects200k source {name!r}: {side} {tuple(getattr(spec, side))} must have x1 < x2 and y1 < y2"
                 )
+            if spec.image_size is not None and not _inside(getattr(spec, side), spec.image_size):
+                w, h = spec.image_size
+                raise UserError(
+                    f"subjects200k source {name!r}: {side} {tuple(getattr(spec, side))} does not fit in "
+                    f"image_size {w}x{h}"
+                )
 
     def reject(self, stage: str, record: str, reason: str, detail: str) -> None:
         self.quarantine.append(quarantine_row(self.name, stage, record, reason, detail))
 
     def filtered(self, pair_id: str, rec: dict) -> bool:
-        """Apply the selection filters; quarantine (stage ``filter``) and return True when the row is dropped."""
+        """Apply the selection filters; quarantine and return True when the row is dropped.
+
+        A well-formed row a filter rejects is stage ``filter`` (not bad input); a row the filters cannot
+        judge because a field they read has the wrong type or range is stage ``index`` (bad input, counted
+        against ``quality.max_bad_fraction``): ``quality_malformed``, ``collection_malformed``,
+        ``description_malformed``.
+        """
         spec, qa = self.spec, rec.get("quality_assessment")
         scores = [qa.get(k) if isinstance(qa, dict) else None for k in SCORES]
-        if any(not isinstance(s, (int, float)) for s in scores):
+        malformed = _malformed(rec, qa, scores, spec)
+        if malformed:
+            self.reject("index", pair_id, malformed[0], malformed[1][:200])
+        elif any(s is None for s in scores):  # null (not assessed): OminiControl drops these rows
             self.reject("filter", pair_id, "no_quality", f"quality_assessment = {qa!r}"[:200])
         elif min(scores) < spec.min_quality:
             shown = ", ".join(f"{k}={s}" for k, s in zip(SCORES, scores))
@@ -165,7 +193,18 @@ class _Reader:
             ]
             self.reject("index", pair_id, "description_missing", f"empty or missing: {', '.join(missing)}")
             return False
-        size, reason = check_image_bytes(rec.get("image"), self.spec.verify_images)
+        size, reason = check_image_bytes(rec.get("image"), self.spec.verify_images, self.spec.image_size)
+        if reason == "image_size_mismatch":
+            (w, h), (ew, eh) = size, self.spec.image_size
+            self.wrong_sizes[(w, h)] = self.wrong_sizes.get((w, h), 0) + 1
+            self.reject(
+                "index",
+                pair_id,
+                reason,
+                f"{shard.name} row {r}: expected {ew}x{eh} (image_size of the panel geometry "
+                f"{tuple(self.spec.left_panel)} {tuple(self.spec.right_panel)}), found {w}x{h}",
+            )
+            return False
         if reason:
             self.reject("index", pair_id, reason, f"{shard} row {r}")
             return False
@@ -247,6 +286,8 @@ class _Reader:
                 except (OSError, pa.ArrowException) as exc:  # a damaged page or a truncated file
                     raise UserError(f"{shard}: cannot read row {r}: {' '.join(str(exc).split())[:120]}") from None
                 pf.close()
+        if not kept and self.wrong_sizes:
+            raise UserError(self.geometry_message())
         st = SourceTables(
             source=self.name,
             kind="subjects200k",
@@ -259,6 +300,54 @@ class _Reader:
         )
         st.revision = revision  # kept by curate.sources.index in its cache and the manifest
         return st
+
+    def geometry_message(self) -> str:
+        """One line: no row has the declared composite size; which size (and geometry) the files seem to have."""
+        (w, h), n = max(self.wrong_sizes.items(), key=lambda kv: (kv[1], kv[0]))
+        ew, eh = self.spec.image_size
+        known = KNOWN_GEOMETRY.get((w, h))
+        hint = (
+            f"{known[0]}: image_size ({w}, {h}), left_panel {known[1]}, right_panel {known[2]}"
+            if known
+            else f"if the two panels fill the halves: image_size ({w}, {h}), left_panel (0, 0, {w // 2}, {h}), "
+            f"right_panel ({w // 2}, 0, {w}, {h}); check one row"
+        )
+        return (
+            f"subjects200k source {self.name!r}: no row has the declared panel geometry's size {ew}x{eh}; "
+            f"the files seem to hold {w}x{h} composites ({n} of {sum(self.wrong_sizes.values())} mismatching rows); "
+            f"set the source's geometry, e.g. {hint}"
+        )
+
+
+# composite size -> (what it is, left panel, right panel); see recipes/README.md "Subjects200K panel geometry"
+KNOWN_GEOMETRY = {
+    (1056, 528): (
+        "Yuanshi/Subjects200K collection_1/collection_2 (OminiControl's crops)",
+        (8, 8, 520, 520),
+        (528, 8, 1040, 520),
+    ),
+    (1024, 512): ("already-cropped pairs (two 512x512 panels, no gutter)", (0, 0, 512, 512), (512, 0, 1024, 512)),
+}
+
+
+def _score_ok(v) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 5)
+
+
+def _malformed(rec: dict, qa, scores: list, spec) -> tuple[str, str] | None:
+    """(reason, detail) when a field the filters read has the wrong type or range, else None."""
+    if qa is not None and not isinstance(qa, dict):
+        return "quality_malformed", f"quality_assessment is a {type(qa).__name__}, not a struct: {qa!r}"
+    if not all(_score_ok(v) for v in scores):
+        return "quality_malformed", f"scores must be integers 0-5 or null: quality_assessment = {qa!r}"
+    coll = rec.get("collection")
+    if spec.collections is not None and coll is not None and not isinstance(coll, str):
+        return "collection_malformed", f"collection is a {type(coll).__name__}: {coll!r}"
+    desc = rec.get("description")
+    valid = desc.get("description_valid") if isinstance(desc, dict) else None
+    if spec.require_valid_description and valid is not None and not isinstance(valid, bool):
+        return "description_malformed", f"description_valid is a {type(valid).__name__}: {valid!r}"
+    return None
 
 
 def read(name: str, spec) -> SourceTables:

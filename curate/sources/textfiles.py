@@ -12,7 +12,9 @@ Two shapes exist:
 Lines are split with :meth:`str.split`, so any run of spaces or tabs separates
 fields. A line with the wrong number of fields is reported as malformed (the
 caller quarantines it); a file where no line fits the format is a
-:class:`UserError`.
+:class:`UserError`, and so is a file that is an HTML page (several mirrors
+serve a "quota exceeded" page under the list's name: it must be downloaded
+again).
 """
 
 from __future__ import annotations
@@ -55,7 +57,18 @@ def read_lines(path: Path) -> list[str]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("latin-1")
+    if looks_like_html(text):
+        raise UserError(
+            f"{path}: looks like an HTML page (a saved download page such as Google Drive's 'quota exceeded'), "
+            "not the annotation list: download it again"
+        )
     return text.splitlines()
+
+
+def looks_like_html(text: str) -> bool:
+    """The text starts (after blanks) with an HTML doctype or tag, or holds ``<html`` / ``<body`` in its first 4 KiB."""
+    head = text[:4096].lstrip().lower()
+    return head.startswith(("<!doctype html", "<html", "<head", "<?xml")) or "<html" in head or "<body" in head
 
 
 def _is_image_name(token: str) -> bool:

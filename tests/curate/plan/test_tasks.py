@@ -242,3 +242,33 @@ def test_celeba_in_the_wild_references_are_face_crops():
         ref, query = p.images
         assert ref.box is not None and ref.object_id == f"face-{ref.image_id}" and query.box is None
         assert ref.image_id != "000001.jpg" and p.names[0] not in ("<face>",)
+
+
+def test_vlt_test_split_means_every_test_split_and_dropped_rows_are_counted():
+    """Issue 9 item 22: ``test`` in tasks.vlt.splits selects testA/testB as in a source's ``splits``; rows the
+    split filter drops are counted (plan stats and one quarantine row per split)."""
+    from curate.plan.mixture import plan_mixture
+    from curate.sources.refcoco import wants_split
+
+    names = ["train", "val", "testA", "testB", "test"]
+    st = S.refcoco(n_images=40)
+    ref = st.get("referring").with_columns(
+        split=pl.col("image_id").map_elements(lambda i: names[int(i) % 5], return_dtype=pl.String)
+    )
+    st = SourceTables(st.source, st.kind, {**st.tables, "referring": ref})
+    split_of = {iid: names[int(iid) % 5] for iid in ref["image_id"]}
+    for splits in (["test"], ["testA", "val"], ["train"]):
+        ctx = ctx_for(tasks={"vlt": {"splits": splits}})
+        plans = VLTPlanner(ctx, st, rng()).take(1000)
+        wanted = {iid for iid, s in split_of.items() if wants_split(s, splits)}
+        assert {p.images[0].image_id for p in plans} == wanted
+        q = pl.concat(ctx.quarantine).filter(reason="split_not_in_task")
+        dropped = {r.split(":")[-1]: int(d.split()[0]) for r, d in q.select("record_id", "detail").iter_rows()}
+        assert sum(dropped.values()) == 3 * (40 - len(wanted))  # three expressions per image
+        assert not any(wants_split(s, splits) for s in dropped)
+    assert dropped == {"val": 24, "testA": 24, "testB": 24, "test": 24}
+    r = S.recipe(total=5, proportions={"vlt": 1.0}, sources=("refcoco",), tasks={"vlt": {"splits": ["train"]}})
+    result = plan_mixture(r, {"refcoco": st})
+    assert result.stats["split_filtered"] == {"refcoco": dict(sorted(dropped.items()))}
+    assert any("96 indexed expressions outside tasks.vlt.splits" in n for n in result.stats["notes"])
+    assert result.quarantine.filter(reason="split_not_in_task").height == 4

@@ -172,7 +172,7 @@ def test_unreadable_files_are_one_line_errors(tmp_path):
     (root / "list_bbox_celeba.txt").write_text("2\nimage_id x_1 y_1 width\n000001.jpg 1 2 3\n")
     with pytest.raises(UserError, match=r"list_bbox_celeba.txt:2: column header has 3 names, expected 4"):
         celeba.read("celeba", spec(root, images="wild"))
-    (root / "list_eval_partition.txt").write_text("<html>\n<body>Not Found</body>\n")
+    (root / "list_eval_partition.txt").write_text("000001.jpg\n000002.jpg\n")
     with pytest.raises(UserError, match=r"list_eval_partition.txt: no line has the expected format"):
         celeba.read("celeba", spec(root))
     with pytest.raises(UserError, match="unknown split"):
@@ -220,3 +220,23 @@ def test_generated_demo_corpus(tmp_path):
     }  # the bbox file is for wild images
     assert expected <= set(aligned.quarantine["record_id"])
     assert set(zip(aligned.images["width"], aligned.images["height"])) == {(178, 218)}
+
+
+QUOTA_PAGE = """<!DOCTYPE html>
+<html><head><meta http-equiv="content-type" content="text/html; charset=utf-8"/>
+<title>Google Drive - Quota exceeded</title></head>
+<body><p>Sorry, you can't view or download this file at this time.</p>
+<p>Too many users have viewed or downloaded this file recently.</p></body></html>
+"""
+
+
+@pytest.mark.parametrize("name", ["identity_CelebA.txt", "list_bbox_celeba.txt", "list_attr_celeba.txt"])
+def test_a_saved_html_page_is_named_as_such(tmp_path, name):
+    """Issue 9 item 11: a list file that is a saved "quota exceeded" page must be re-downloaded."""
+    root = make_celeba(tmp_path / "celeba")
+    (root / name).write_text("\n" + QUOTA_PAGE)
+    with pytest.raises(UserError) as err:
+        celeba.read("celeba", spec(root, images="wild"))
+    msg = str(err.value)
+    assert msg.startswith(f"{root / name}: ") and "\n" not in msg
+    assert "looks like an HTML page" in msg and "download it again" in msg

@@ -85,3 +85,48 @@ def test_bad_fraction_leaves_out_filter_rejections():
     )
     st = SourceTables("s", "subjects200k", {"images": images, "quarantine": q})
     assert index_mod.bad_fraction(st) == 1 / 10  # one bad record among 8 kept + 2 quarantined
+
+
+def test_a_source_that_supplies_nothing_to_a_weighted_task_is_a_warning():
+    """Issue 9 item 13: a source whose every row was filtered must not vanish silently from a task."""
+    from tests.support import synthetic as S
+
+    tables = S.all_tables()
+    q = from_rows("quarantine", [quarantine_row("subjects", "filter", i, "no_quality") for i in range(5)])
+    tables["subjects"] = SourceTables("subjects", "subjects200k", {"quarantine": q})
+    ref = tables["refcoco"].get("referring").with_columns(split=pl.lit("val"))
+    tables["refcoco"] = SourceTables("refcoco", "refcoco", {**tables["refcoco"].tables, "referring": ref})
+    warnings = index_mod.supply_warnings(S.recipe(), tables)
+    assert warnings == [
+        "source 'subjects' supplies nothing to oct (weight 1): it indexed no images; quarantined: filter|no_quality 5",
+        "source 'refcoco' supplies nothing to vlt (weight 1): none of its 120 expressions is in tasks.vlt.splits "
+        "['train']",
+        "source 'subjects' supplies nothing to ict_single (weight 1): it indexed no images; quarantined: "
+        "filter|no_quality 5",
+    ]
+    # a task without a share, or a source weighted 0, expects nothing
+    r = S.recipe(proportions={"oct": 1.0}, tasks={"oct": {"sources": {"coco": 1.0, "subjects": 0.0}}})
+    assert index_mod.supply_warnings(r, tables) == []
+
+
+def test_build_and_index_summaries_warn_about_a_source_that_supplies_nothing(tmp_path, capsys):
+    import yaml
+
+    from curate.cli import main
+    from curate.materialize.manifest import read_manifest
+    from curate.materialize.pipeline import build
+    from tests.support.corpus import tiny_corpus, write_recipe
+
+    corpus = tiny_corpus(tmp_path / "corpus")
+    recipe = write_recipe(tmp_path, corpus, total=30)
+    data = yaml.safe_load(recipe.read_text())
+    data["sources"]["subjects200k"]["collections"] = ["collection_9"]  # every row filtered
+    data["runtime"] = {"cache_dir": str(tmp_path / "cache")}
+    recipe.write_text(yaml.safe_dump(data))
+    lines = []
+    out = build(recipe, tmp_path / "out", workers=1, log=lines.append)
+    want = "warning: source 'subjects200k' supplies nothing to oct (weight 1): it indexed no images; quarantined: "
+    assert any(line.startswith(want) and "filter|collection_filtered" in line for line in lines)
+    assert any(n.startswith(want) for n in read_manifest(out)["plan"]["notes"])
+    assert main(["index", str(recipe)]) == 0
+    assert "warning: source 'subjects200k' supplies nothing to ict_single" in capsys.readouterr().out

@@ -308,8 +308,10 @@ def lmms_row(qid, image_id, answers, bbox, size=(640, 480), image=None):
     }
 
 
-def jxu_row(r: dict, image_info_name=None):
+def jxu_row(r: dict, image_info_name=None, bbox=None, raw_anns=None):
+    """One jxu124 row: ``bbox`` is absolute corners [x1, y1, x2, y2]; ``raw_anns`` the COCO ann (xywh) as JSON."""
     ann = next(a for a in ANNS if a["id"] == r["ann_id"])
+    x, y, bw, bh = ann["bbox"]
     w, h = IMAGES[r["image_id"]]
     return {
         "sent_ids": r["sent_ids"],
@@ -320,13 +322,13 @@ def jxu_row(r: dict, image_info_name=None):
         "split": r["split"],
         "sentences": r["sentences"],
         "category_id": r["category_id"],
-        "raw_anns": json.dumps(ann),
+        "raw_anns": json.dumps(ann) if raw_anns is None else raw_anns,
         "raw_image_info": json.dumps(
             {"file_name": image_info_name or coco_name(r["image_id"]), "width": w, "height": h, "id": r["image_id"]}
         ),
         "raw_sentences": json.dumps(r["sentences"]),
         "image_path": f"coco/train2014/{coco_name(r['image_id'])}",
-        "bbox": [float(v) for v in ann["bbox"]],
+        "bbox": [float(v) for v in (bbox or (x, y, x + bw, y + bh))],
         "captions": [s["sent"] for s in r["sentences"]],
         "global_image_id": f"coco.{r['image_id']}",
         "anns_id": str(r["ann_id"]),
@@ -444,3 +446,81 @@ def test_generated_demo_corpus(tmp_path):
         st.images["image_id"]
     )
     assert all(Path(p).is_file() for p in st.images["path"])
+
+
+def test_jxu124_bbox_is_corners_cross_checked_against_raw_anns(tmp_path):
+    """Issue 9 item 20: jxu124 ``bbox`` is [x1, y1, x2, y2]; a box that disagrees with ``raw_anns`` is quarantined."""
+    make_pickle_layout(tmp_path / "coco")
+    images = tmp_path / "coco" / "images" / "train2014"
+    root = tmp_path / "hf"
+    write(
+        root / "refcoco" / "data" / "train-00000-of-00001.parquet",
+        [
+            jxu_row(REFS[0]),  # corners (10, 20, 110, 220), raw_anns xywh (10, 20, 100, 200): agree
+            jxu_row(REFS[1], bbox=[300, 100, 50, 60]),  # xywh written where corners belong: disagrees
+            jxu_row(ref(7, 600001, 25, "train", sent(7, "man left")), raw_anns="not json"),
+        ],
+        JXU_FEATURES,
+    )
+    st = refcoco.read("rc", spec(root, layout="hf", datasets=["refcoco"], images=images))
+    rows = st.get("referring").sort("sent_id")
+    assert rows["ref_id"].unique().to_list() == ["22758"]
+    assert [list(b) for b in rows["bbox"]] == [[10.0, 20.0, 110.0, 220.0]] * 2
+    assert st.objects["area"].to_list() == [15000.5]
+    q = {r: (reason, detail) for r, reason, detail in st.quarantine.select("record_id", "reason", "detail").iter_rows()}
+    assert q["22759"][0] == "bbox_negative"  # [300, 100, 50, 60] as corners has x2 < x1
+    assert q["7"][0] == "raw_anns_malformed"
+    # corners that are a valid box but not the annotation's box: a mismatch, never a silent choice
+    write(
+        root / "refcoco" / "data" / "train-00000-of-00001.parquet",
+        [jxu_row(REFS[0], bbox=[10, 20, 120, 240])],
+        JXU_FEATURES,
+    )
+    st = refcoco.read("rc", spec(root, layout="hf", datasets=["refcoco"], images=images))
+    assert st.get("referring").height == 0
+    ((reason, detail),) = st.quarantine.select("reason", "detail").rows()
+    assert reason == "bbox_mismatch" and "[10, 20, 100, 200]" in detail
+
+
+def test_lmms_copies_without_the_requested_split_are_a_user_error(tmp_path):
+    """Issue 9 item 21: lmms-lab RefCOCO has no train split; the default ``splits: [train]`` must not index 0 rows."""
+    root = tmp_path / "hf"
+    write(
+        root / "refcoco" / "data" / "val-00000-of-00001.parquet",
+        [lmms_row(540661, 9, ["woman"], [10, 20, 100, 200]), lmms_row(540662, 9, ["dog"], [300, 100, 50, 60])],
+        LMMS_FEATURES,
+    )
+    write(
+        root / "refcoco" / "data" / "testA-00000-of-00001.parquet",
+        [lmms_row(600001, 25, ["man left"], [0, 0, 40, 80], size=(500, 375))],
+        LMMS_FEATURES,
+    )
+    with pytest.raises(UserError, match=r"no rows for splits \[train\]: its data has testA \(1 rows\), val \(2 rows\)"):
+        refcoco.read("rc", spec(root, layout="hf", datasets=["refcoco"]))
+    with pytest.raises(UserError, match="val/test only"):
+        refcoco.read("rc", spec(root, layout="hf", datasets=["refcoco"]))
+    assert (
+        refcoco.read("rc", spec(root, layout="hf", datasets=["refcoco"], splits=["val"])).get("referring").height == 2
+    )
+    make_pickle_layout(tmp_path / "pk")
+    with pytest.raises(UserError, match=r"no rows for splits \[val\]: its data has testA"):
+        refcoco.read("rc", spec(tmp_path / "pk", splits=["val"]))
+
+
+def test_auto_converted_parquet_layout_takes_the_split_from_the_folder(tmp_path):
+    """Issue 9 item 24: the Hub's ``default/val/0000.parquet`` layout names the split by folder."""
+    root = tmp_path / "hf"
+    write(
+        root / "refcoco" / "default" / "val" / "0000.parquet",
+        [lmms_row(1, 9, ["woman"], [10, 20, 100, 200])],
+        LMMS_FEATURES,
+    )
+    write(
+        root / "refcoco" / "default" / "partial-testB" / "0000.parquet",
+        [lmms_row(2, 25, ["man"], [0, 0, 40, 80], size=(500, 375))],
+        LMMS_FEATURES,
+    )
+    write(root / "refcoco" / "0001.parquet", [lmms_row(3, 9, ["dog"], [300, 100, 50, 60])], LMMS_FEATURES)
+    st = refcoco.read("rc", spec(root, layout="hf", datasets=["refcoco"], splits=["val", "test"]))
+    assert sorted(st.get("referring").select("ref_id", "split").rows()) == [("1", "val"), ("2", "testB")]
+    assert reasons(st) == {("3", "split_unknown")}  # a number-named file directly in the dataset folder

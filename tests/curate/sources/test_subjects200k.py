@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import io
+import re
 from pathlib import Path
 
 import datasets
@@ -124,7 +126,7 @@ def test_every_dropped_row_has_a_quarantine_reason(tmp_path):
     assert reasons(st) == {
         ("filter", "train-00000-of-00002:1", "low_quality"),
         ("filter", "train-00000-of-00002:2", "no_quality"),
-        ("index", "train-00001-of-00002:1", "panel_out_of_bounds"),
+        ("index", "train-00001-of-00002:1", "image_size_mismatch"),
         ("index", "train-00001-of-00002:2", "image_unreadable"),
         ("index", "train-00001-of-00002:3", "description_missing"),
     }
@@ -146,9 +148,10 @@ def test_quality_collection_and_description_filters_are_configurable(tmp_path):
     }
     assert st.images["image_id"].to_list() == ["train-00000-of-00002:0", "train-00000-of-00002:1"]
     st = subjects200k.read(
-        "s200k", spec(path=root, left_panel=(0, 0, 300, 300), right_panel=(300, 0, 600, 300), limit=4)
+        "s200k",
+        spec(path=root, image_size=None, left_panel=(0, 0, 300, 300), right_panel=(300, 0, 600, 300), limit=4),
     )
-    assert st.images["image_id"].to_list()[-1] == "train-00001-of-00002:1"  # 600x400 fits these panels
+    assert st.images["image_id"].to_list()[-1] == "train-00001-of-00002:1"  # any size holding these panels
     assert st.images.height == 4 and "image_unreadable" not in st.quarantine["reason"].to_list()  # stopped at the limit
 
 
@@ -250,3 +253,83 @@ def test_damaged_page_is_a_one_line_error(tmp_path):
     shard.write_bytes(bytes(data))
     with pytest.raises(UserError, match=r"train-00000-of-00001.parquet: cannot read row 0"):
         subjects200k.read("s", spec(path=root))
+
+
+def test_malformed_scores_are_bad_records_not_filtered_rows(tmp_path):
+    """Issue 9 item 13: scores of the wrong type cannot be judged: bad input (stage index), not ``no_quality``."""
+    from curate.sources.index import bad_fraction
+
+    root = write_shards(tmp_path / "s200k", [[record(0), record(1, scores=None)]])  # null: a filter case
+    rows = [record(i) for i in range(2, 6)]
+    for r in rows:  # a re-export that wrote the scores as text
+        r["quality_assessment"] = {"compositeStructure": "5", "objectConsistency": "5", "imageQuality": "5"}
+    features = FEATURES.copy()
+    features["quality_assessment"] = {k: datasets.Value("string") for k in subjects200k.SCORES}
+    shard = str(root / "data" / "train-00001-of-00001.parquet")
+    datasets.Dataset.from_list(rows, features=features).to_parquet(shard)
+    st = subjects200k.read("s200k", spec(path=root))
+    assert st.images["image_id"].to_list() == ["train-00000-of-00001:0"]
+    got = {(stage, reason) for stage, _, reason in reasons(st)}
+    assert got == {("filter", "no_quality"), ("index", "quality_malformed")}
+    assert st.quarantine.filter(reason="quality_malformed").height == 4
+    assert bad_fraction(st) == pytest.approx(4 / 9)  # 4 bad of 5 quarantined + 1 image, 2 panels, 1 pair
+
+
+def test_malformed_collection_and_description_flags(tmp_path):
+    rows = [record(0), record(1), record(2)]
+    rows[1]["quality_assessment"] = {"compositeStructure": 5, "objectConsistency": 9, "imageQuality": 5}
+    rows[2]["description"]["description_valid"] = "yes"
+    features = FEATURES.copy()
+    features["description"] = {**FEATURES["description"], "description_valid": datasets.Value("string")}
+    for r in rows[:2]:
+        r["description"]["description_valid"] = "True"
+    folder = tmp_path / "s200k" / "data"
+    folder.mkdir(parents=True)
+    datasets.Dataset.from_list(rows, features=features).to_parquet(str(folder / "train-00000-of-00001.parquet"))
+    st = subjects200k.read("s", spec(path=tmp_path / "s200k", require_valid_description=True))
+    assert {(rid[-1], reason) for _, rid, reason in reasons(st)} == {
+        ("0", "description_malformed"),
+        ("1", "quality_malformed"),  # 9 is outside the 0-5 scale
+        ("2", "description_malformed"),
+    }
+
+
+def test_composite_size_is_checked_against_the_declared_geometry(tmp_path):
+    """Issue 9 item 23: a composite of another size is quarantined with the expected and found sizes."""
+    root = write_shards(
+        tmp_path / "s200k", [[record(0), record(1, size=(1056, 540)), record(2, size=(2080, 1056)), record(3)]]
+    )
+    st = subjects200k.read("s", spec(path=root))
+    assert st.images["image_id"].to_list() == ["train-00000-of-00001:0", "train-00000-of-00001:3"]
+    q = st.quarantine.filter(reason="image_size_mismatch").sort("record_id")
+    assert q["stage"].to_list() == ["index", "index"]
+    assert "expected 1056x528" in q["detail"][0] and "found 1056x540" in q["detail"][0]
+    assert "found 2080x1056" in q["detail"][1]  # holds both default panels, but is not this geometry
+    with pytest.raises(UserError, match=r"left_panel \(0, 0, 600, 600\) does not fit in image_size 1056x528"):
+        subjects200k.read("s", spec(path=root, left_panel=(0, 0, 600, 600)))
+
+
+@pytest.mark.parametrize(
+    ("size", "hint"),
+    [
+        ((1024, 512), r"already-cropped pairs .*left_panel \(0, 0, 512, 512\), right_panel \(512, 0, 1024, 512\)"),
+        ((2080, 1056), r"image_size \(2080, 1056\), left_panel \(0, 0, 1040, 1056\)"),
+    ],
+)
+def test_a_source_where_every_row_mismatches_stops_naming_the_files_geometry(tmp_path, size, hint):
+    root = write_shards(tmp_path / "s200k", [[record(i, size=size) for i in range(3)]])
+    with pytest.raises(UserError) as err:
+        subjects200k.read("s", spec(path=root))
+    msg = str(err.value)
+    assert "\n" not in msg and "declared panel geometry's size 1056x528" in msg
+    assert f"seem to hold {size[0]}x{size[1]} composites (3 of 3" in msg
+    assert re.search(hint, msg)
+    geometry = dict(
+        zip(
+            ("image_size", "left_panel", "right_panel"),
+            re.findall(r"\(\d+, \d+(?:, \d+, \d+)?\)", msg.split("e.g.")[1]),
+        )
+    )
+    # the suggested geometry reads every row
+    fixed = spec(path=root, **{k: ast.literal_eval(v) for k, v in geometry.items()})
+    assert subjects200k.read("s", fixed).images.height == 3
