@@ -42,6 +42,8 @@ def load_coco_json(path: Path) -> dict:
         raise UserError(f"{path}: cannot read the annotation file ({e.strerror or e})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: not valid JSON ({str(e).splitlines()[0]})") from None
+    except RecursionError:
+        raise UserError(f"{path}: not a usable annotation file: JSON values nested too deeply") from None
     if not isinstance(data, dict):
         raise UserError(
             f"{path}: the top level is a JSON {type(data).__name__}, expected an object with images/annotations/categories"

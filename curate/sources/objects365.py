@@ -62,6 +62,8 @@ def read(name: str, spec: Objects365Source) -> SourceTables:
     try:
         with fh, progress.bar(f"Indexing {name} ({size / 1e6:,.0f} MB)", total=size) as advance:
             _Stream(fh, path, advance).read_object(handlers)
+    except RecursionError:
+        raise UserError(f"{path}: not a usable annotation file: JSON values nested too deeply") from None
     finally:
         if gc_was_enabled:
             gc.enable()

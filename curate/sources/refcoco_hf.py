@@ -95,7 +95,7 @@ def _open(path: Path) -> tuple[pq.ParquetFile, str]:
 def _json(text) -> dict:
     try:
         value = json.loads(text) if isinstance(text, str) else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         value = None
     return value if isinstance(value, dict) else {}
 

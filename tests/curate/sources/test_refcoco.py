@@ -444,3 +444,14 @@ def test_generated_demo_corpus(tmp_path):
         st.images["image_id"]
     )
     assert all(Path(p).is_file() for p in st.images["path"])
+
+
+@pytest.mark.timeout(20)
+def test_pickle_of_shared_nested_lists_does_not_hang_the_reader(tmp_path):
+    root = make_pickle_layout(tmp_path / "refcoco", {"refcoco": REFS})
+    node: list = []
+    for _ in range(40):
+        node = [node, node]
+    (root / "refcoco" / "refs(unc).p").write_bytes(pickle.dumps(node, protocol=2))
+    with pytest.raises(UserError, match=r"refs\(unc\)\.p: refused to unpickle: it shares containers"):
+        refcoco.read("refcoco", spec(root, datasets=["refcoco"]))
