@@ -29,7 +29,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from curate.errors import UserError
-from curate.recipe.model import Recipe
+from curate.recipe.model import DEFAULT_MAX_IMAGE_PIXELS, Recipe
 from curate.recipe.yamlfile import dotted as _dotted
 from curate.recipe.yamlfile import first_problem, line_of, load_mapping
 
@@ -167,6 +167,8 @@ def hashable_view(recipe: Recipe) -> dict:
             if key in src and src[key] is not None:
                 src[key] = "<local>"
     data["exclude"]["paths"] = ["<local>" for _ in data["exclude"]["paths"]]
+    if data["quality"].get("max_image_pixels") == DEFAULT_MAX_IMAGE_PIXELS:
+        del data["quality"]["max_image_pixels"]  # the default: recipes written before the key keep their hash
     return data
 
 

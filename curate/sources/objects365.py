@@ -29,7 +29,7 @@ import json
 import os
 from pathlib import Path
 
-from curate import progress
+from curate import imageio, progress
 from curate.errors import UserError
 from curate.recipe import Objects365Source
 from curate.sources.cocojson import CocoCollector
@@ -38,6 +38,7 @@ from curate.sources.tables import SourceTables
 CHUNK = 4 << 20  # bytes read at a time
 MAX_VALUE = 64 << 20  # a single JSON value larger than this is taken as a broken file
 SECTIONS = ("images", "annotations", "categories")
+CACHE_VERSION = 2  # 2: path_outside_root (symlinks leading out of the images folder)
 _WS = " \t\n\r"
 _DECODER = json.JSONDecoder()
 
@@ -48,7 +49,7 @@ def input_files(spec: Objects365Source) -> list[Path]:
 
 def read(name: str, spec: Objects365Source) -> SourceTables:
     path = Path(spec.annotations)
-    coll = CocoCollector(name, str(path), make_resolver(Path(spec.images)))
+    coll = CocoCollector(name, str(path), make_resolver(Path(spec.images)), imageio.real_roots([spec.images]))
     handlers = {"images": coll.add_images, "annotations": coll.add_annotations, "categories": coll.add_categories}
     try:
         size = path.stat().st_size

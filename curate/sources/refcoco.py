@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from curate import progress
+from curate import imageio, progress
 from curate.errors import UserError
 from curate.sources import safe_pickle
 from curate.sources.coco import load_coco_json
@@ -37,7 +37,7 @@ from curate.sources.cocojson import CocoCollector
 from curate.sources.common import check_image, resolver
 from curate.sources.tables import SourceTables, from_rows, quarantine_row
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: path_outside_root (symlinks leading out of the source folder)
 
 
 def wants_split(split: str | None, wanted: list[str]) -> bool:
@@ -74,6 +74,7 @@ class Collector:
         self.refs_seen: set[tuple[str, str]] = set()
         self.sents_seen: set[tuple[str, str]] = set()
         self.checked: dict[str, tuple] = {}
+        self.roots = imageio.real_roots([spec.images or spec.root])  # image files must stay inside
 
     def bad(self, dataset: str, record, reason: str, detail: str = "") -> None:
         self.quarantine.append(quarantine_row(self.name, "index", record, reason, f"{dataset}: {detail}"))
@@ -99,7 +100,7 @@ class Collector:
 
     def check_image(self, dataset: str, image_id: str, path: Path, expected=None) -> tuple[tuple[int, int] | None, str]:
         return self.image_checked(
-            dataset, image_id, str(path), lambda: check_image(path, self.spec.verify_images, expected)
+            dataset, image_id, str(path), lambda: check_image(path, self.spec.verify_images, expected, self.roots)
         )
 
     def sentences(self, dataset: str, ref_id: str, raw) -> list[tuple[str, str]]:
