@@ -94,8 +94,11 @@ class Collector:
         """Run ``check()`` -> (size, reason) once per image; a failing image gets one quarantine row."""
         if image_id not in self.checked:
             self.checked[image_id] = check()
-            if self.checked[image_id][1]:
-                self.bad(dataset, image_id, self.checked[image_id][1], where)
+            reason = self.checked[image_id][1]
+            if reason == "path_outside_root":
+                where = f"{where} resolves to {imageio.outside(where, self.roots)}, outside {self.roots[0]}"
+            if reason:
+                self.bad(dataset, image_id, reason, where)
         return self.checked[image_id]
 
     def check_image(self, dataset: str, image_id: str, path: Path, expected=None) -> tuple[tuple[int, int] | None, str]:
