@@ -73,7 +73,10 @@ def read(name: str, spec: Objects365Source) -> SourceTables:
 
 def make_resolver(root: Path):
     """file_name -> image path string, or None when the name is absolute or climbs out (``..``)."""
-    patch_layout = not root.is_dir() or any(e.is_dir() and e.name.startswith("patch") for e in os.scandir(root))
+    patch_layout = not root.is_dir()
+    if not patch_layout:
+        with os.scandir(root) as entries:
+            patch_layout = any(e.is_dir() and e.name.startswith("patch") for e in entries)
     prefix = str(root).rstrip("/") + "/"
 
     def resolve(file_name: str) -> str | None:
