@@ -66,6 +66,24 @@ def _register_all() -> None:
 _register_all()
 
 
+def _click_classes(name: str) -> tuple[type[BaseException], ...]:
+    """``name`` from every Click that can raise it: Typer >= 0.26 vendors its own (``typer._click``), older
+    Typers and Click itself raise ``click.exceptions``."""
+    found = []
+    for module in ("typer._click.exceptions", "typer.exceptions", "click.exceptions"):
+        try:
+            cls = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            continue
+        if isinstance(cls, type) and cls not in found:
+            found.append(cls)
+    return tuple(found)
+
+
+_CLICK_ERRORS = _click_classes("ClickException")
+_ABORTS = _click_classes("Abort")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``repic`` console script."""
     try:
@@ -82,14 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code or 0
     except SystemExit as exc:
         return int(exc.code or 0)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            err_console.print("aborted")
-            return 1
-        raise
+    except _CLICK_ERRORS as exc:  # usage errors: Click's own usage message, exit 2
+        exc.show()
+        return exc.exit_code
+    except _ABORTS:
+        err_console.print("aborted")
+        return 1
     return 0

@@ -88,6 +88,8 @@ def read_json(path: Path, what: str):
         raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text") from None
+    except RecursionError:
+        raise UserError(f"{path}: not a usable {what}: JSON values nested too deeply") from None
 
 
 def load_records(path: Path, *, skip_bad: bool = False) -> tuple[list[CaptionRecord], list[BadRecord]]:

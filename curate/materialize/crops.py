@@ -25,7 +25,9 @@ result (stored size, source region, offset and length per key; failures) to
 exists is done and is skipped on a rerun.
 
 A source image that cannot be read is not an exception for the build: the job
-records the failure (``image_missing`` / ``image_unreadable``) and the
+records the failure (``image_missing`` / ``image_unreadable``; ``path_outside_root`` for a file
+whose symlinks lead outside the source folders, never opened; ``image_too_large`` for a header
+over ``quality.max_image_pixels``, never decoded) and the
 examples that need it become quarantine rows at assembly. With evaluation
 hashes given, the sha256 of each source image's bytes is checked first and a
 match is recorded as ``excluded`` without decoding.
@@ -74,6 +76,8 @@ class CropJob:
     frame: ModelFrame
     crops: Crops
     exclude_hashes: frozenset[str] = field(default_factory=frozenset)
+    roots: tuple[str, ...] | None = None  # source folders, symlinks resolved: files leading outside are refused
+    max_pixels: int | None = None  # quality.max_image_pixels (None: Pillow's default; 0: no limit)
 
 
 def image_keys(plans: list[ExamplePlan]) -> list[list[str]]:
@@ -90,6 +94,8 @@ def crop_jobs(
     exclude_hashes: frozenset[str] = frozenset(),
     images_per_job: int = 64,
     keys: list[list[str]] | None = None,
+    roots: tuple[str, ...] | None = None,
+    max_pixels: int | None = None,
 ) -> list[CropJob]:
     """Group the plans' image requests by source image, in first-use order, into jobs (``keys``: :func:`image_keys`)."""
     by_path: dict[str, dict[str, tuple[float, float, float, float] | None]] = {}
@@ -102,7 +108,9 @@ def crop_jobs(
         chunk = paths[i : i + images_per_job]
         items = tuple((p, tuple(by_path[p].items())) for p in chunk)
         n = len(jobs)
-        jobs.append(CropJob(n, items, str(results / f"job-{n:05d}.json"), frame, crops, exclude_hashes))
+        jobs.append(
+            CropJob(n, items, str(results / f"job-{n:05d}.json"), frame, crops, exclude_hashes, roots, max_pixels)
+        )
     return jobs
 
 
@@ -173,14 +181,22 @@ def cut_image(
 
 
 def cut_pieces(
-    path: str, boxes: list[tuple[float, float, float, float] | None], frame: ModelFrame, crops: Crops
+    path: str,
+    boxes: list[tuple[float, float, float, float] | None],
+    frame: ModelFrame,
+    crops: Crops,
+    *,
+    roots: tuple[str, ...] | None = None,
+    max_pixels: int | None = None,
 ) -> Iterator[tuple[Region, Image.Image] | Exception]:
     """:func:`cut_image` one piece at a time (each can be encoded and freed before the next is cut).
 
     The header read and the decode happen in this call, so an unreadable
-    image raises here, before any piece is returned.
+    image raises here, before any piece is returned; so do a file outside
+    ``roots`` and an image over ``max_pixels`` (see :func:`curate.imageio.open_header`).
     """
-    head = imageio.open_header(path)  # one open: the header gives the size, then the same file is decoded
+    # one open: the header gives the size, then the same file is decoded
+    head = imageio.open_header(path, roots=roots, max_pixels=max_pixels)
     try:
         size = head.size
         planned: list[tuple[Region, tuple[int, int]] | Exception] = []
@@ -224,6 +240,10 @@ def _pieces(
 
 
 def _failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, imageio.PathOutsideRoot):
+        return "path_outside_root"
+    if isinstance(exc, (imageio.ImageTooLarge, Image.DecompressionBombError)):
+        return "image_too_large"
     if isinstance(exc, FileNotFoundError):
         return "image_missing"
     if isinstance(exc, ValueError) and "aspect ratio" in str(exc):
@@ -253,10 +273,16 @@ def run_crop_job(job: CropJob) -> dict:
         for path, wanted in job.items:
             stored = 0
             try:
-                if job.exclude_hashes and hashlib.sha256(imageio.read_bytes(path)).hexdigest() in job.exclude_hashes:
+                if (
+                    job.exclude_hashes
+                    and hashlib.sha256(imageio.read_bytes(path, roots=job.roots)).hexdigest() in job.exclude_hashes
+                ):
                     excluded.append(path)
                     continue
-                for (key, _), piece in zip(wanted, cut_pieces(path, [box for _, box in wanted], job.frame, job.crops)):
+                pieces = cut_pieces(
+                    path, [box for _, box in wanted], job.frame, job.crops, roots=job.roots, max_pixels=job.max_pixels
+                )
+                for (key, _), piece in zip(wanted, pieces):
                     if isinstance(piece, Exception):
                         failed[key] = [_failure_reason(piece), f"{path}: {piece}"[:300]]
                         continue

@@ -19,6 +19,7 @@ order in which workers finish.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import sys
@@ -41,6 +42,7 @@ from curate.materialize.shards import (
 )
 from curate.plan.example import ExamplePlan
 from curate.recipe import Recipe, load_recipe, recipe_hash, resolved_yaml
+from curate.sources.common import source_roots
 from curate.sources.index import bad_fraction
 
 STATE_FORMAT = "repic-build-state/1"
@@ -84,8 +86,9 @@ def exclusion_hashes(recipe: Recipe) -> set[str]:
     return hashes
 
 
-def hash_refs(refs: list[str]) -> list[str | None]:
-    """sha256 of each image reference's bytes (None when unreadable); a top-level stage function."""
+def hash_refs(refs: list[str], roots: tuple[str, ...] | None = None) -> list[str | None]:
+    """sha256 of each image reference's bytes (None when unreadable, or outside ``roots``: never opened);
+    a top-level stage function."""
     import hashlib
 
     from curate import imageio
@@ -93,13 +96,15 @@ def hash_refs(refs: list[str]) -> list[str | None]:
     out = []
     for ref in refs:
         try:
-            out.append(hashlib.sha256(imageio.read_bytes(ref)).hexdigest())
+            out.append(hashlib.sha256(imageio.read_bytes(ref, roots=roots)).hexdigest())
         except Exception:  # unreadable images are the crop stage's business (quarantined there)
             out.append(None)
     return out
 
 
-def excluded_source_images(tables: dict, hashes: set[str], executor, chunk: int = 256) -> set[tuple[str, str]]:
+def excluded_source_images(
+    tables: dict, hashes: set[str], executor, chunk: int = 256, roots: tuple[str, ...] | None = None
+) -> set[tuple[str, str]]:
     """(source, image_id) of every source image whose bytes hash to an evaluation image's sha256."""
     if not hashes:
         return set()
@@ -111,7 +116,9 @@ def excluded_source_images(tables: dict, hashes: set[str], executor, chunk: int 
     chunks = [refs[i : i + chunk] for i in range(0, len(refs), chunk)]
     digests = [
         d
-        for part in progress.track(executor.map(hash_refs, chunks), "Hashing source images", total=len(chunks))
+        for part in progress.track(
+            executor.map(functools.partial(hash_refs, roots=roots), chunks), "Hashing source images", total=len(chunks)
+        )
         for d in part
     ]
     return {k for k, d in zip(keys, digests) if d in hashes}
@@ -147,7 +154,7 @@ def _plan(recipe: Recipe, work: Path, rhash: str, build_dir: Path, executor, log
     for w in warnings:
         log(w)
     hashes = exclusion_hashes(recipe)
-    excluded = excluded_source_images(tables, hashes, executor)
+    excluded = excluded_source_images(tables, hashes, executor, roots=source_roots(recipe.sources))
     if hashes:
         log(f"excluding {len(excluded)} source image(s) that are evaluation images")
     log(f"planning {recipe.mixture.total} examples")
@@ -190,6 +197,8 @@ def _crop(
         crops=recipe.crops,
         exclude_hashes=frozenset(state["exclude_hashes"]),
         keys=keys,
+        roots=source_roots(recipe.sources),
+        max_pixels=recipe.quality.max_image_pixels,
     )
     done = sum(1 for j in jobs if Path(j.result_path).exists())
     if done:

@@ -2,7 +2,8 @@
 
 :func:`plan_mixture` decodes no pixels. Steps:
 
-1. Excluded (evaluation) images are removed from every table of their source.
+1. Excluded (evaluation) images are removed from every table of their source, and so
+   are images over ``quality.max_image_pixels`` (one ``image_too_large`` quarantine row each).
 2. Task counts: ``mixture.proportions`` with disabled tasks (``tasks.<t>.enabled:
    false``) set to 0 and the rest renormalized to sum to 1, then
    largest-remainder rounding so the counts sum exactly to ``mixture.total``.
@@ -118,6 +119,29 @@ def _exclude(st: SourceTables, ids: set[str]) -> tuple[SourceTables, int]:
     return SourceTables(st.source, st.kind, tables), n
 
 
+def _too_large(st: SourceTables, limit: int) -> tuple[SourceTables, list[dict]]:
+    """Remove the images with more than ``limit`` pixels (``quality.max_image_pixels``) from every table of the
+    source; one ``image_too_large`` quarantine row each. The crop stage checks the file header again."""
+    if not limit or not st.images.height:
+        return st, []
+    pixels = pl.col("width").cast(pl.Int64) * pl.col("height").cast(pl.Int64)
+    big = st.images.filter(pixels > limit).select("image_id", "path", "width", "height")
+    if not big.height:
+        return st, []
+    rows = [
+        {
+            "source": st.source,
+            "stage": STAGE,
+            "record_id": iid,
+            "reason": "image_too_large",
+            "detail": f"{path}: {w}x{h} = {w * h:,} pixels, over the limit of {limit:,} (quality.max_image_pixels)",
+        }
+        for iid, path, w, h in big.iter_rows()
+    ]
+    st, _ = _exclude(st, set(big.get_column("image_id").to_list()))
+    return st, rows
+
+
 def _categories(tables: dict[str, SourceTables]) -> set[str]:
     cats: set[str] = set()
     for st in tables.values():
@@ -137,12 +161,15 @@ def plan_mixture(
     ignored = sorted(set(tables) - set(recipe.sources))
     excluded_count = 0
     prepared: dict[str, SourceTables] = {}
+    too_large: list[dict] = []
     for name, st in sorted(tables.items()):
         if name in ignored:
             continue
         ids = {iid for (s, iid) in excluded_images if s == name}
         prepared[name], n = _exclude(st, ids)
         excluded_count += n
+        prepared[name], rows = _too_large(prepared[name], recipe.quality.max_image_pixels)
+        too_large += rows
 
     ctx = PlanContext(
         recipe=recipe,
@@ -150,6 +177,7 @@ def plan_mixture(
         allow_query_reuse=recipe.mixture.allow_query_reuse,
         namespaces={n: ("mscoco" if st.kind in MSCOCO_KINDS else n) for n, st in prepared.items()},
     )
+    ctx.add_quarantine(too_large)
     task_counts = largest_remainder(task_shares(recipe), recipe.mixture.total)
     stats: dict = {
         "total_requested": recipe.mixture.total,

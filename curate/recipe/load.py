@@ -3,8 +3,10 @@
 A recipe names the mixture (``name``, semantic ``version``, ``seed``), declares
 its sources and configures every later stage. Errors name the key path and the
 line in the file, on one line. ``${VAR}`` and ``${VAR:-default}`` are replaced
-from the environment in every string value; relative paths are resolved
-against the recipe file's folder.
+from the environment in every string value, except secrets: a variable whose
+name contains TOKEN, SECRET, PASSWORD or KEY, or whose value looks like a Hub
+token, is refused (the recipe is saved in every build and published); relative
+paths are resolved against the recipe file's folder.
 
 The content hash (:func:`recipe_hash`) covers everything that can change the
 output. It ignores comments, formatting and key order, the ``runtime`` section
@@ -27,7 +29,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from curate.errors import UserError
-from curate.recipe.model import Recipe
+from curate.recipe.model import DEFAULT_MAX_IMAGE_PIXELS, Recipe
 from curate.recipe.yamlfile import dotted as _dotted
 from curate.recipe.yamlfile import first_problem, line_of, load_mapping
 
@@ -35,17 +37,45 @@ from curate.recipe.yamlfile import first_problem, line_of, load_mapping
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def _interpolate(value: Any, path: tuple, where) -> Any:
-    if isinstance(value, dict):
-        return {k: _interpolate(v, path + (k,), where) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_interpolate(v, path + (i,), where) for i, v in enumerate(value)]
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|KEY")
+_HUB_TOKEN = re.compile(r"hf_[A-Za-z0-9]{20,}")
+
+
+def _env_value(var: str, path: tuple, where) -> str:
+    """``$var`` for a recipe value; refuses secrets: a recipe is saved in every build and published."""
+    if _SECRET_NAME.search(var.upper()):
+        raise UserError(
+            f"{where(path)}: {_dotted(path)}: refusing to put environment variable {var} into the recipe: its name "
+            "says it holds a secret (TOKEN, SECRET, PASSWORD or KEY), and a recipe is saved with every build and published"
+        )
+    value = os.environ.get(var, "")
+    if _HUB_TOKEN.search(value):
+        raise UserError(
+            f"{where(path)}: {_dotted(path)}: refusing to put environment variable {var} into the recipe: its value "
+            "looks like a Hugging Face Hub token (hf_...), and a recipe is saved with every build and published"
+        )
+    return value
+
+
+def _interpolate(value: Any, path: tuple, where, done: dict | None = None) -> Any:
+    """``${VAR}`` / ``${VAR:-default}`` replaced in every string; a list or mapping shared through YAML aliases
+    is interpolated once (``done``: id -> result), so aliases that refer to each other cannot make it exponential."""
+    done = {} if done is None else done
+    if isinstance(value, (dict, list)):
+        if id(value) in done:
+            return done[id(value)][1]
+        if isinstance(value, dict):
+            out: Any = {k: _interpolate(v, path + (k,), where, done) for k, v in value.items()}
+        else:
+            out = [_interpolate(v, path + (i,), where, done) for i, v in enumerate(value)]
+        done[id(value)] = (value, out)  # the source object is kept alive so that its id is not reused
+        return out
     if isinstance(value, str):
 
         def sub(m):
             var, default = m.group(1), m.group(2)
-            if var in os.environ:
-                return os.environ[var]
+            if var in os.environ or _SECRET_NAME.search(var.upper()):
+                return _env_value(var, path, where)
             if default is not None:
                 return default
             raise UserError(f"{where(path)}: {_dotted(path)}: environment variable {var} is not set")
@@ -137,6 +167,8 @@ def hashable_view(recipe: Recipe) -> dict:
             if key in src and src[key] is not None:
                 src[key] = "<local>"
     data["exclude"]["paths"] = ["<local>" for _ in data["exclude"]["paths"]]
+    if data["quality"].get("max_image_pixels") == DEFAULT_MAX_IMAGE_PIXELS:
+        del data["quality"]["max_image_pixels"]  # the default: recipes written before the key keep their hash
     return data
 
 

@@ -204,9 +204,20 @@ class Exclude(_Model):
         return v
 
 
+# Pillow's decompression-bomb limit (Image.MAX_IMAGE_PIXELS, about 89.5 MP), spelled out so that the model
+# does not import Pillow; curate.imageio checks that they agree.
+DEFAULT_MAX_IMAGE_PIXELS = 1024 * 1024 * 1024 // 4 // 3
+
+
 class Quality(_Model):
     max_bad_fraction: float = Field(
         0.05, ge=0, le=1, description="Fail when more than this fraction of records is quarantined."
+    )
+    max_image_pixels: int = Field(
+        DEFAULT_MAX_IMAGE_PIXELS,
+        ge=0,
+        description="Source images with more pixels (width x height, from the header) are quarantined as "
+        "image_too_large instead of being decoded; 0: no limit.",
     )
 
 

@@ -30,13 +30,13 @@ from pathlib import Path
 
 import polars as pl
 
-from curate import progress
+from curate import imageio, progress
 from curate.errors import UserError
 from curate.sources.common import check_image, safe_join, xywh_to_xyxy
 from curate.sources.tables import SCHEMAS, SourceTables, conform, from_rows, quarantine_row
 from curate.sources.textfiles import Listing, parse_int, read_listing
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: path_outside_root (symlinks leading out of the source folder)
 IDENTITY_FILE = "identity_CelebA.txt"
 PARTITION_FILE = "list_eval_partition.txt"
 BBOX_FILE = "list_bbox_celeba.txt"
@@ -110,6 +110,7 @@ class _Reader:
             attrs = self.keyed(lst, identities, lambda v: _parse_attrs(lst.header, v))
 
         folder = spec.root / (spec.aligned_dir if spec.images == "aligned" else spec.wild_dir)
+        roots = imageio.real_roots([spec.root])
         img = {k: [] for k in ("image_id", "path", "width", "height", "split", "identity")}
         obj = {k: [] for k in ("image_id", "x1", "y1", "x2", "y2", "area", "identity")}
         attr = {"image_id": [], "attributes": []}
@@ -127,9 +128,10 @@ class _Reader:
             path = self.image_path(folder, image)
             if path is None:
                 continue
-            size, reason = check_image(path, spec.verify_images)
+            size, reason = check_image(path, spec.verify_images, roots=roots)
             if reason:
-                self.bad(image, reason, path)
+                outside = f" resolves to {imageio.outside(path, roots)}, outside {roots[0]}"
+                self.bad(image, reason, path + (outside if reason == "path_outside_root" else ""))
                 continue
             if size is None and spec.images == "aligned":
                 size = ALIGNED_SIZE

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pycocotools import mask as mask_utils
 
+from curate import imageio
 from curate.errors import UserError
 from curate.recipe import CocoSource
 from curate.sources.cocojson import CocoCollector
@@ -25,6 +26,7 @@ from curate.sources.common import resolver
 from curate.sources.tables import SourceTables
 
 SECTIONS = ("images", "annotations", "categories")
+CACHE_VERSION = 2  # 2: path_outside_root (symlinks leading out of the images folder)
 
 
 def input_files(spec: CocoSource) -> list[Path]:
@@ -42,6 +44,8 @@ def load_coco_json(path: Path) -> dict:
         raise UserError(f"{path}: cannot read the annotation file ({e.strerror or e})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: not valid JSON ({str(e).splitlines()[0]})") from None
+    except RecursionError:
+        raise UserError(f"{path}: not a usable annotation file: JSON values nested too deeply") from None
     if not isinstance(data, dict):
         raise UserError(
             f"{path}: the top level is a JSON {type(data).__name__}, expected an object with images/annotations/categories"
@@ -60,7 +64,7 @@ def load_coco_json(path: Path) -> dict:
 def read(name: str, spec: CocoSource) -> SourceTables:
     path = Path(spec.annotations)
     data = load_coco_json(path)
-    coll = CocoCollector(name, str(path), resolver(Path(spec.images)))
+    coll = CocoCollector(name, str(path), resolver(Path(spec.images)), imageio.real_roots([spec.images]))
     coll.add_categories(data.pop("categories"))
     images = data.pop("images")
     coll.add_images(images)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import polars as pl
 
-from curate import progress
+from curate import imageio, progress
 from curate.sources.common import check_image, xywh_to_xyxy
 from curate.sources.tables import SourceTables, conform, from_rows, quarantine_row
 
@@ -40,6 +40,7 @@ IMAGE_REASONS = [
     "image_unreadable",
     "image_truncated",
     "image_size_mismatch",
+    "path_outside_root",
 ]
 # annotation reason codes, in priority order (first match wins); 0 = kept, -1 = outside the ``limit``
 ANN_REASONS = [
@@ -59,8 +60,12 @@ _A = {r: i for i, r in enumerate(ANN_REASONS)}
 class CocoCollector:
     """Accumulates one COCO-style file's categories, images and annotations."""
 
-    def __init__(self, source: str, file: str, resolve: Callable[[str], str | None]):
-        self.source, self.file, self.resolve = source, file, resolve
+    def __init__(
+        self, source: str, file: str, resolve: Callable[[str], str | None], roots: tuple[str, ...] | None = None
+    ):
+        """``roots``: the images folder, symlinks resolved (:func:`curate.imageio.real_roots`); an image file whose
+        symlinks lead outside is ``path_outside_root`` when files are verified (``exists``/``header``)."""
+        self.source, self.file, self.resolve, self.roots = source, file, resolve, roots
         self.rows: list[dict] = []  # quarantine rows found per record
         self.cats: dict[int, str] = {}
         self.n_cats = self.n_images = self.n_anns = 0
@@ -237,7 +242,7 @@ class CocoCollector:
     def _verify(self, idx, paths, width, height, status, keep, mode) -> None:
         todo = list(zip(idx.tolist(), paths.gather(idx).to_list()))
         for i, path in progress.track(todo, f"Checking {self.source} images"):
-            size, reason = check_image(path, mode, (int(width[i]), int(height[i])))
+            size, reason = check_image(path, mode, (int(width[i]), int(height[i])), self.roots)
             if reason:
                 status[i], keep[i] = IMAGE_REASONS.index(reason), False
                 self.reject(
@@ -247,6 +252,8 @@ class CocoCollector:
                     + (
                         f" is {size[0]}x{size[1]}, the JSON says {width[i]}x{height[i]}"
                         if reason == "image_size_mismatch"
+                        else f" resolves to {imageio.outside(path, self.roots)}, outside {self.roots[0]}"
+                        if reason == "path_outside_root"
                         else ""
                     ),
                 )

@@ -6,8 +6,6 @@ import io
 import math
 from pathlib import Path, PurePosixPath
 
-from PIL import Image
-
 from curate import imageio
 
 
@@ -19,6 +17,36 @@ def safe_join(root: Path, name: str) -> Path | None:
     if p.is_absolute() or ".." in p.parts:
         return None
     return root / Path(*p.parts)
+
+
+def split_inside(files: list[Path], root: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(files inside ``root``, [(file, resolved target)] of those whose symlinks lead outside it); nothing is opened."""
+    roots = imageio.real_roots([root])
+    inside, escaped = [], []
+    for f in files:
+        target = imageio.outside(f, roots)
+        if target is None:
+            inside.append(f)
+        else:
+            escaped.append((f, target))
+    return inside, escaped
+
+
+def source_roots(sources: dict) -> tuple[str, ...]:
+    """The folders a recipe's image references may lie in (symlinks resolved): each source's declared image
+    folder or root; for a Subjects200K Hub source, its repository's Hugging Face cache folder."""
+    folders: list[Path] = []
+    for spec in sources.values():
+        for key in ("images", "root", "path"):
+            value = getattr(spec, key, None)
+            if isinstance(value, Path):
+                folders.append(value)
+        if getattr(spec, "hub", None):
+            from huggingface_hub import constants
+
+            repo_id = spec.hub.partition("@")[0]
+            folders.append(Path(constants.HF_HUB_CACHE) / f"datasets--{repo_id.replace('/', '--')}")
+    return imageio.real_roots(folders)
 
 
 def resolver(root: Path):
@@ -70,19 +98,25 @@ def jpeg_complete(tail: bytes, head: bytes) -> bool:
 
 
 def check_image(
-    path: Path | str, mode: str, expected: tuple[int, int] | None = None
+    path: Path | str, mode: str, expected: tuple[int, int] | None = None, roots: tuple[str, ...] | None = None
 ) -> tuple[tuple[int, int] | None, str]:
     """Check an image per ``verify_images`` mode: ``none``, ``exists``, ``header``.
 
+    ``roots`` (:func:`curate.imageio.real_roots` of the source's folder): a file whose symlinks lead
+    outside them is ``path_outside_root``, decided from names alone: the target is never opened.
     In ``header`` mode a JPEG without its end marker is ``image_truncated`` and, when ``expected``
-    (width, height) is given, a different header size is ``image_size_mismatch``.
-    Returns ((width, height) or None, reason); the size is kept for ``image_size_mismatch``. The reason is "" when fine, else ``image_missing``,
-    ``image_unreadable``, ``image_truncated`` or ``image_size_mismatch``.
+    (width, height) is given, a different header size is ``image_size_mismatch``. Any size is read
+    (the pixel limit is the build's: ``image_too_large`` at planning and cropping).
+    Returns ((width, height) or None, reason); the size is kept for ``image_size_mismatch``. The reason is "" when
+    fine, else ``path_outside_root``, ``image_missing``, ``image_unreadable``, ``image_truncated`` or
+    ``image_size_mismatch``.
     """
     if mode == "none":
         return None, ""
     p = str(path)
     embedded = "#row=" in p
+    if roots is not None and imageio.outside(imageio.split_ref(p)[0], roots) is not None:
+        return None, "path_outside_root"
     if not embedded and not Path(p).is_file():
         return None, "image_missing"
     if mode == "exists":
@@ -118,7 +152,7 @@ def check_image_bytes(img, mode: str, expected: tuple[int, int] | None = None) -
     if mode == "exists":
         return None, ""
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with imageio.open_unchecked(io.BytesIO(data)) as im:
             size = im.size
     except Exception:
         return None, "image_unreadable"

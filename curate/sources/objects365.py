@@ -29,7 +29,7 @@ import json
 import os
 from pathlib import Path
 
-from curate import progress
+from curate import imageio, progress
 from curate.errors import UserError
 from curate.recipe import Objects365Source
 from curate.sources.cocojson import CocoCollector
@@ -38,6 +38,7 @@ from curate.sources.tables import SourceTables
 CHUNK = 4 << 20  # bytes read at a time
 MAX_VALUE = 64 << 20  # a single JSON value larger than this is taken as a broken file
 SECTIONS = ("images", "annotations", "categories")
+CACHE_VERSION = 2  # 2: path_outside_root (symlinks leading out of the images folder)
 _WS = " \t\n\r"
 _DECODER = json.JSONDecoder()
 
@@ -48,7 +49,7 @@ def input_files(spec: Objects365Source) -> list[Path]:
 
 def read(name: str, spec: Objects365Source) -> SourceTables:
     path = Path(spec.annotations)
-    coll = CocoCollector(name, str(path), make_resolver(Path(spec.images)))
+    coll = CocoCollector(name, str(path), make_resolver(Path(spec.images)), imageio.real_roots([spec.images]))
     handlers = {"images": coll.add_images, "annotations": coll.add_annotations, "categories": coll.add_categories}
     try:
         size = path.stat().st_size
@@ -62,6 +63,8 @@ def read(name: str, spec: Objects365Source) -> SourceTables:
     try:
         with fh, progress.bar(f"Indexing {name} ({size / 1e6:,.0f} MB)", total=size) as advance:
             _Stream(fh, path, advance).read_object(handlers)
+    except RecursionError:
+        raise UserError(f"{path}: not a usable annotation file: JSON values nested too deeply") from None
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -70,7 +73,10 @@ def read(name: str, spec: Objects365Source) -> SourceTables:
 
 def make_resolver(root: Path):
     """file_name -> image path string, or None when the name is absolute or climbs out (``..``)."""
-    patch_layout = not root.is_dir() or any(e.is_dir() and e.name.startswith("patch") for e in os.scandir(root))
+    patch_layout = not root.is_dir()
+    if not patch_layout:
+        with os.scandir(root) as entries:
+            patch_layout = any(e.is_dir() and e.name.startswith("patch") for e in entries)
     prefix = str(root).rstrip("/") + "/"
 
     def resolve(file_name: str) -> str | None:

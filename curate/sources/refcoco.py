@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from curate import progress
+from curate import imageio, progress
 from curate.errors import UserError
 from curate.sources import safe_pickle
 from curate.sources.coco import load_coco_json
@@ -39,7 +39,7 @@ from curate.sources.cocojson import CocoCollector
 from curate.sources.common import check_image, resolver
 from curate.sources.tables import SourceTables, from_rows, quarantine_row
 
-CACHE_VERSION = 2  # 2: jxu124 boxes are corners; no-rows-in-splits check
+CACHE_VERSION = 3  # 2: jxu124 boxes are corners; no-rows-in-splits check; 3: path_outside_root
 
 
 def wants_split(split: str | None, wanted: list[str]) -> bool:
@@ -78,6 +78,7 @@ class Collector:
         self.checked: dict[str, tuple] = {}
         self.split_rows: dict[str, int] = {}  # rows seen per split, wanted or not
         self.wanted_rows = 0
+        self.roots = imageio.real_roots([spec.images or spec.root])  # image files must stay inside
 
     def wants(self, split) -> bool:
         """``wants_split(split, spec.splits)``, counting every row's split for :meth:`check_supplied`."""
@@ -123,13 +124,16 @@ class Collector:
         """Run ``check()`` -> (size, reason) once per image; a failing image gets one quarantine row."""
         if image_id not in self.checked:
             self.checked[image_id] = check()
-            if self.checked[image_id][1]:
-                self.bad(dataset, image_id, self.checked[image_id][1], where)
+            reason = self.checked[image_id][1]
+            if reason == "path_outside_root":
+                where = f"{where} resolves to {imageio.outside(where, self.roots)}, outside {self.roots[0]}"
+            if reason:
+                self.bad(dataset, image_id, reason, where)
         return self.checked[image_id]
 
     def check_image(self, dataset: str, image_id: str, path: Path, expected=None) -> tuple[tuple[int, int] | None, str]:
         return self.image_checked(
-            dataset, image_id, str(path), lambda: check_image(path, self.spec.verify_images, expected)
+            dataset, image_id, str(path), lambda: check_image(path, self.spec.verify_images, expected, self.roots)
         )
 
     def sentences(self, dataset: str, ref_id: str, raw) -> list[tuple[str, str]]:

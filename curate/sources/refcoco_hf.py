@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 from curate import progress
 from curate.errors import UserError
 from curate.imageio import parquet_ref
-from curate.sources.common import check_image_bytes, safe_join, xywh_to_xyxy
+from curate.sources.common import check_image_bytes, safe_join, split_inside, xywh_to_xyxy
 from curate.sources.refcoco import Collector, coco_file_name, image_folder
 
 LMMS = ("question_id", "image", "answer", "bbox", "file_name")
@@ -77,7 +77,8 @@ def shard_files(folder: Path) -> list[Path]:
 
 
 def input_files(spec) -> list[Path]:
-    return [f for _, folder in dataset_folders(spec) for f in shard_files(folder)]
+    """The shards; one whose symlinks lead outside ``root`` is left out (never opened; quarantined by the reader)."""
+    return [f for _, folder in dataset_folders(spec) for f in split_inside(shard_files(folder), spec.root)[0]]
 
 
 def shard_split(path: Path, dataset_folder: Path | None = None) -> str | None:
@@ -112,7 +113,7 @@ def _open(path: Path) -> tuple[pq.ParquetFile, str]:
 def _json(text) -> dict:
     try:
         value = json.loads(text) if isinstance(text, str) else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         value = None
     return value if isinstance(value, dict) else {}
 
@@ -271,7 +272,10 @@ def read_into(c: Collector) -> None:
     """Read every shard of the source's datasets into ``c``."""
     folder = image_folder(c.spec)
     for dataset, ds_folder in dataset_folders(c.spec):
-        opened = [(f, *_open(f)) for f in shard_files(ds_folder)]
+        inside, escaped = split_inside(shard_files(ds_folder), c.spec.root)
+        for shard, target in escaped:
+            c.bad(dataset, shard.name, "path_outside_root", f"{shard} resolves to {target}, outside {c.spec.root}")
+        opened = [(f, *_open(f)) for f in inside]
         if c.spec.verify_images != "none" and not folder.is_dir() and any(kind == "jxu124" for _, _, kind in opened):
             raise UserError(
                 f"{folder}: images folder not found (the jxu124 layout has no images; set 'images' to the COCO train2014 folder)"

@@ -51,21 +51,60 @@ class _RestrictedUnpickler(pickle.Unpickler):
         raise UnsafePickleError("persistent_id", repr(pid)[:40])
 
 
+MAX_DEPTH = 100  # RefCOCO refs nest 4 levels deep
+MAX_OBJECTS = 20_000_000  # distinct containers (refcocog's refs(umd).p holds about 1.5 million)
+MAX_EXPANDED = 50_000_000  # containers and scalars counted along every path, as a walker or printer sees them
+_SCALARS = (str, bytes, int, float, bool, type(None))
+
+
+class PickleTooComplexError(pickle.UnpicklingError):
+    """Plain data, but shaped so that walking it would hang or exhaust memory."""
+
+
+def _children(o) -> list:
+    return [*o.keys(), *o.values()] if type(o) is dict else list(o)
+
+
 def _check_plain(obj) -> None:
-    """Defence in depth: the result must be plain data (BUILD can't smuggle objects in either)."""
-    stack = [obj]
+    """Defence in depth: the result must be plain data (BUILD can't smuggle objects in either), and bounded.
+
+    Memo references let a tiny pickle share one container many times (``[a, a]`` of ``[b, b]`` of ...): the
+    data has few objects but 2**depth paths, so any later walk or ``repr`` would never end. Each container is
+    visited once (an id-keyed set); its expanded size (every path counted) is summed from its children's, and
+    the depth, the number of distinct containers and the expanded size are bounded; a container that contains
+    itself is refused.
+    """
+    expanded: dict[int, int] = {}  # id -> size counted along every path, once a container is done
+    open_ids: set[int] = set()  # containers on the current path (entered, not done)
+    stack: list[tuple[object, int, bool]] = [(obj, 1, False)]
     while stack:
-        o = stack.pop()
+        o, depth, done = stack.pop()
         t = type(o)
-        if t in (str, bytes, int, float, bool, type(None)):
+        if t in _SCALARS:
             continue
-        if t in (list, tuple):
-            stack.extend(o)
-        elif t is dict:
-            stack.extend(o.keys())
-            stack.extend(o.values())
-        else:
+        if t not in (list, tuple, dict):
             raise UnsafePickleError(t.__module__, t.__qualname__)
+        key = id(o)
+        if done:
+            open_ids.discard(key)
+            size = 1 + sum(expanded.get(id(c), 1) for c in _children(o))
+            if size > MAX_EXPANDED:
+                raise PickleTooComplexError(
+                    f"it shares containers so often that walking it would visit more than {MAX_EXPANDED:,} values"
+                )
+            expanded[key] = size
+            continue
+        if key in expanded:
+            continue
+        if key in open_ids:
+            raise PickleTooComplexError("a container contains itself")
+        if depth > MAX_DEPTH:
+            raise PickleTooComplexError(f"containers are nested more than {MAX_DEPTH} levels deep")
+        if len(expanded) + len(open_ids) >= MAX_OBJECTS:
+            raise PickleTooComplexError(f"more than {MAX_OBJECTS:,} containers")
+        open_ids.add(key)
+        stack.append((o, depth, True))
+        stack.extend((c, depth + 1, False) for c in _children(o) if type(c) not in _SCALARS)
 
 
 def loads(data: bytes):
@@ -95,6 +134,8 @@ def load(path: Path):
         raise UserError(
             f"{path}: refused to unpickle: {exc} (only plain data is allowed; nothing was executed)"
         ) from None
+    except PickleTooComplexError as exc:
+        raise UserError(f"{path}: refused to unpickle: {exc}") from None
     except RecursionError:
         raise UserError(f"{path}: not a readable pickle: nested too deeply") from None
     except Exception as exc:  # UnpicklingError, EOFError, ValueError, KeyError, ... from a damaged file

@@ -46,10 +46,10 @@ import pyarrow.parquet as pq
 from curate import progress
 from curate.errors import UserError
 from curate.imageio import parquet_ref
-from curate.sources.common import check_image_bytes
+from curate.sources.common import check_image_bytes, split_inside
 from curate.sources.tables import SourceTables, from_rows, quarantine_row
 
-CACHE_VERSION = 2  # 2: malformed rows are bad input; composite size checked
+CACHE_VERSION = 3  # 2: malformed rows are bad input; composite size checked; 3: path_outside_root
 COLUMNS = ("image", "collection", "quality_assessment", "description")
 SCORES = ("compositeStructure", "objectConsistency", "imageQuality")
 TEXTS = ("item", "category", "description_0", "description_1")
@@ -106,8 +106,16 @@ def _location(spec) -> tuple[Path, list[Path], str | None]:
     return spec.path, shards(spec.path), None
 
 
+def shard_root(folder: Path) -> Path:
+    """The folder shards must stay inside: the declared one, or for a Hub snapshot (whose files are links to
+    ``../../blobs``) the repository's cache folder."""
+    return folder.parent.parent if folder.parent.name == "snapshots" else folder
+
+
 def input_files(spec) -> list[Path]:
-    return _location(spec)[1]
+    """The shards; one whose symlinks lead outside the folder is left out (never opened; quarantined by the reader)."""
+    folder, files, _ = _location(spec)
+    return split_inside(files, shard_root(folder))[0]
 
 
 def open_shard(path: Path) -> pq.ParquetFile:
@@ -264,7 +272,10 @@ class _Reader:
         return True
 
     def read(self) -> SourceTables:
-        _, files, revision = _location(self.spec)
+        folder, files, revision = _location(self.spec)
+        files, escaped = split_inside(files, shard_root(folder))
+        for shard, target in escaped:
+            self.reject("index", shard.name, "path_outside_root", f"{shard} resolves to {target}, outside {folder}")
         opened = [(f, open_shard(f)) for f in files]
         total = sum(pf.metadata.num_rows for _, pf in opened)
         limit, kept = self.spec.limit, 0

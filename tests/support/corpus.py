@@ -54,6 +54,22 @@ def write_jpeg(path: Path, size: tuple[int, int], seed: int = 0) -> None:
     Image.effect_noise(size, 40 + seed).convert("RGB").save(path, "JPEG", quality=90)
 
 
+def write_png_header(path: Path, size: tuple[int, int]) -> Path:
+    """A PNG whose header declares ``size`` (1-bit grey) with a token of pixel data: opening it reads the size, and
+    nothing of that size is ever allocated (a 20000x20000 image costs 70 bytes)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", size[0], size[1], 1, 0, 0, 0, 0)
+    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00")) + chunk(b"IEND", b"")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
 def write_truncated_jpeg(path: Path, size: tuple[int, int]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()

@@ -112,3 +112,36 @@ def test_cli_check_prints_hash_and_one_line_errors(layout, capsys):
     assert main(["recipe", "check", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "bogus: unknown key" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "var", ["HF_TOKEN", "AWS_SECRET_ACCESS_KEY", "DB_PASSWORD", "api_key", "HUGGINGFACE_HUB_TOKEN"]
+)
+def test_secret_named_variables_are_refused(layout, monkeypatch, var):
+    monkeypatch.setenv(var, "x")
+    p = write(layout, BASE.replace("name: demo", f"name: demo-${{{var}}}"))
+    with pytest.raises(UserError) as info:
+        load_recipe(p)
+    msg = str(info.value)
+    assert msg.startswith(f"{p}:1: name: ") and var in msg and "secret" in msg and "\n" not in msg
+    assert "x" not in msg.split(var)[-1]  # the value itself is never printed
+
+
+def test_token_looking_values_are_refused(layout, monkeypatch):
+    token = "hf_" + "aB3" * 12
+    monkeypatch.setenv("MY_NAME", token)
+    p = write(layout, BASE.replace("name: demo", "name: ${MY_NAME}"))
+    with pytest.raises(UserError) as info:
+        load_recipe(p)
+    msg = str(info.value)
+    assert "MY_NAME" in msg and "Hub token" in msg and token not in msg
+    monkeypatch.setenv("MY_NAME", "hf_demo")  # short: a name, not a token
+    assert load_recipe(p).name == "hf_demo"
+
+
+def test_shared_values_are_interpolated_once(layout):
+    # YAML aliases share one object: 40 levels of [a, a] must not take 2**40 steps
+    text = BASE + "".join(["x0: &x0 [1]\n"] + [f"x{i}: &x{i} [*x{i - 1}, *x{i - 1}]\n" for i in range(1, 41)])
+    p = write(layout, text)
+    with pytest.raises(UserError, match="x0: unknown key"):
+        load_recipe(p)

@@ -318,6 +318,7 @@ def test_box_checks_match_xywh_to_xyxy(tmp_path: Path):
         (b"[1, 2, 3]", "top level is a JSON list"),
         (b'{"images": [], "categories": []}', "'annotations'"),
         (b'{"images": {}, "annotations": [], "categories": []}', "'images' must be a JSON list"),
+        (b'{"images": [' + b"[" * 100_000 + b"]" * 100_000 + b'], "annotations": [], "categories": []}', "too deeply"),
     ],
 )
 def test_unreadable_file_is_a_one_line_user_error(tmp_path: Path, content: bytes, problem: str):

@@ -278,6 +278,7 @@ def test_progress_bar_is_driven_by_bytes(o365_root: Path, monkeypatch):
         (b'{"annotations": [], "images": [], "categories": []} extra', "extra data"),
         (b'{"annotations": [], "images": [], "categories": [] "x": 1}', "expected ',' or '}'"),
         (b'{"annotations": ["\xff\xfe"], "images": [], "categories": []}', "UTF-8"),
+        (b'{"images": [' + b"[" * 100_000 + b"]" * 100_000 + b'], "annotations": [], "categories": []}', "too deeply"),
     ],
 )
 def test_unreadable_file_is_a_one_line_user_error(tmp_path: Path, monkeypatch, content: bytes, problem: str):

@@ -524,3 +524,45 @@ def test_auto_converted_parquet_layout_takes_the_split_from_the_folder(tmp_path)
     st = refcoco.read("rc", spec(root, layout="hf", datasets=["refcoco"], splits=["val", "test"]))
     assert sorted(st.get("referring").select("ref_id", "split").rows()) == [("1", "val"), ("2", "testB")]
     assert reasons(st) == {("3", "split_unknown")}  # a number-named file directly in the dataset folder
+
+
+@pytest.mark.timeout(20)
+def test_pickle_of_shared_nested_lists_does_not_hang_the_reader(tmp_path):
+    root = make_pickle_layout(tmp_path / "refcoco", {"refcoco": REFS})
+    node: list = []
+    for _ in range(40):
+        node = [node, node]
+    (root / "refcoco" / "refs(unc).p").write_bytes(pickle.dumps(node, protocol=2))
+    with pytest.raises(UserError, match=r"refs\(unc\)\.p: refused to unpickle: it shares containers"):
+        refcoco.read("refcoco", spec(root, datasets=["refcoco"]))
+
+
+def test_hf_layouts_refuse_links_out_of_their_folders(tmp_path):
+    """Issue 9, item 1: a jxu124 image or an lmms shard that is a symlink out of its folder is quarantined
+    as ``path_outside_root`` and never opened."""
+    make_pickle_layout(tmp_path / "coco")
+    images = tmp_path / "coco" / "images" / "train2014"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.replace(images / coco_name(9), outside / coco_name(9))
+    (images / coco_name(9)).symlink_to(outside / coco_name(9))
+    root = tmp_path / "hf"
+    write(root / "refcoco" / "data" / "train-00000-of-00001.parquet", [jxu_row(r) for r in REFS[:2]], JXU_FEATURES)
+    st = refcoco.read("rc", spec(root, layout="hf", datasets=["refcoco"], images=images))
+    assert ("9", "path_outside_root") in reasons(st) and st.images.height == 0
+    detail = st.quarantine.filter(record_id="9")["detail"][0]
+    assert str(outside / coco_name(9)) in detail
+    lmms = tmp_path / "lmms"
+    write(outside / "val-00000-of-00001.parquet", [lmms_row(540661, 9, ["woman"], [10, 20, 100, 200])], LMMS_FEATURES)
+    (lmms / "refcoco").mkdir(parents=True)
+    (lmms / "refcoco" / "val-00000-of-00001.parquet").symlink_to(outside / "val-00000-of-00001.parquet")
+    write(
+        lmms / "refcoco" / "val-00001-of-00001.parquet",
+        [lmms_row(540662, 9, ["dog"], [300, 100, 50, 60])],
+        LMMS_FEATURES,
+    )
+    s = spec(lmms, layout="hf", datasets=["refcoco"], splits=["val"])
+    st = refcoco.read("rc", s)
+    assert ("val-00000-of-00001.parquet", "path_outside_root") in reasons(st)
+    assert st.get("referring")["expression"].to_list() == ["dog"]
+    assert [p.name for p in refcoco.input_files(s)] == ["val-00001-of-00001.parquet"]

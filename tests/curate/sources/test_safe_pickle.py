@@ -84,3 +84,39 @@ def test_unreadable_files_are_one_line_user_errors(tmp_path):
         safe_pickle.load(truncated)
     with pytest.raises(UserError, match="missing.p: cannot read"):
         safe_pickle.load(tmp_path / "missing.p")
+
+
+def shared_levels(n: int) -> list:
+    """``[a, a]`` of ``[b, b]`` of ...: n levels, n + 1 lists, 2**n paths; the pickle is a few hundred bytes."""
+    node: list = []
+    for _ in range(n):
+        node = [node, node]
+    return node
+
+
+@pytest.mark.timeout(20)
+def test_shared_references_are_walked_once_and_bounded(tmp_path):
+    data = pickle.dumps(shared_levels(40), protocol=2)
+    assert len(data) < 400
+    path = tmp_path / "refs(unc).p"
+    path.write_bytes(data)
+    with pytest.raises(UserError) as err:
+        safe_pickle.load(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: refused to unpickle: ") and "50,000,000" in msg and "\n" not in msg
+    assert safe_pickle.loads(pickle.dumps(shared_levels(10), protocol=2)) == shared_levels(10)  # small: fine
+
+
+def test_depth_and_cycles_are_refused(tmp_path):
+    deep: list = []
+    for _ in range(150):
+        deep = [deep]
+    path = tmp_path / "deep.p"
+    path.write_bytes(pickle.dumps(deep, protocol=2))
+    with pytest.raises(UserError, match=r"deep.p: refused to unpickle: containers are nested more than 100 levels"):
+        safe_pickle.load(path)
+    loop: list = [1]
+    loop.append(loop)
+    path.write_bytes(pickle.dumps(loop, protocol=2))
+    with pytest.raises(UserError, match="deep.p: refused to unpickle: a container contains itself"):
+        safe_pickle.load(path)
