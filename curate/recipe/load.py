@@ -31,6 +31,9 @@ from curate.recipe.model import Recipe
 from curate.recipe.yamlfile import dotted as _dotted
 from curate.recipe.yamlfile import first_problem, line_of, load_mapping
 
+# source keys left out of the hash (as "<local>"), besides every other path-valued key of a source's spec
+LOCAL_KEYS = ("annotations", "images", "root", "path")
+
 # ---------------------------------------------------------------- loading
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -52,21 +55,6 @@ def _interpolate(value: Any, path: tuple, where) -> Any:
 
         return _ENV.sub(sub, value)
     return value
-
-
-def _pydantic_loc(loc: tuple) -> tuple:
-    # drop the discriminator tag pydantic inserts for tagged unions (e.g. sources.coco.coco.images)
-    out = []
-    for i, part in enumerate(loc):
-        if (
-            i >= 2
-            and loc[0] == "sources"
-            and i == 2
-            and part in ("coco", "objects365", "celeba", "subjects200k", "refcoco")
-        ):
-            continue
-        out.append(part)
-    return tuple(out)
 
 
 def _resolve_paths(recipe: Recipe, base: Path) -> Recipe:
@@ -121,7 +109,7 @@ def load_recipe(path: str | Path, *, check_paths: bool = True, overrides: dict |
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
-        loc, msg = first_problem(exc, _pydantic_loc)
+        loc, msg = first_problem(exc)
         raise UserError(f"{where(loc)}: {_dotted(loc)}: {msg}") from None
     recipe = _resolve_paths(recipe, path.parent.resolve())
     if check_paths:
@@ -132,8 +120,9 @@ def load_recipe(path: str | Path, *, check_paths: bool = True, overrides: dict |
 def hashable_view(recipe: Recipe) -> dict:
     """The part of the recipe that can change the output, as plain JSON data."""
     data = recipe.model_dump(mode="json", exclude={"runtime"})
-    for _name, src in data["sources"].items():
-        for key in ("annotations", "images", "root", "path"):
+    for name, src in data["sources"].items():
+        paths = {key for key, value in recipe.sources[name] if isinstance(value, Path)}
+        for key in paths.union(LOCAL_KEYS):
             if key in src and src[key] is not None:
                 src[key] = "<local>"
     data["exclude"]["paths"] = ["<local>" for _ in data["exclude"]["paths"]]

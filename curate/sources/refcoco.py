@@ -28,16 +28,29 @@ Splits come from each ref; ``spec.splits`` entry ``test`` also selects
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from curate import progress
 from curate.errors import UserError
+from curate.recipe.model import SourceSpecBase
 from curate.sources import safe_pickle
 from curate.sources.coco import load_coco_json
 from curate.sources.cocojson import CocoCollector
 from curate.sources.common import check_image, resolver
+from curate.sources.registry import SourceKind, register
 from curate.sources.tables import SourceTables, from_rows, quarantine_row
 
 CACHE_VERSION = 1
+
+
+class RefCOCOSource(SourceSpecBase):
+    kind: Literal["refcoco"]
+    root: Path  # holds refcoco/, refcoco+/, refcocog/ (pickle layout) or Parquet shards (hf layout)
+    layout: Literal["pickle", "hf"] = "pickle"
+    datasets: list[Literal["refcoco", "refcoco+", "refcocog"]] = ["refcoco", "refcoco+", "refcocog"]
+    split_by: dict[str, str] = {"refcoco": "unc", "refcoco+": "unc", "refcocog": "umd"}
+    images: Path | None = None  # COCO train2014 folder (pickle layout)
+    splits: list[str] = ["train"]
 
 
 def wants_split(split: str | None, wanted: list[str]) -> bool:
@@ -288,3 +301,16 @@ def read(name: str, spec) -> SourceTables:
         for dataset in spec.datasets:
             _read_pickle_dataset(c, dataset)
     return c.tables()
+
+
+KIND = register(
+    SourceKind(
+        name="refcoco",
+        spec=RefCOCOSource,
+        read=read,
+        input_files=input_files,
+        tasks=("vlt",),
+        cache_version=CACHE_VERSION,
+        image_namespace="mscoco",
+    )
+)
