@@ -138,7 +138,7 @@ class ICTMultiPlanner:
     def plan(self, iid: str, chosen: list[dict]) -> ExamplePlan:
         ids = [iid, *(c["object_id"] for c in chosen)]
         key = ("ict_multi", self.source, *ids)
-        kinds = ["person" if is_person("coco", c["category"]) else "thing" for c in chosen]
+        kinds = ["person" if is_person(c["category"]) else "thing" for c in chosen]
         names = self.ctx.names.names_for(key, kinds)
         t = self.ctx.recipe.templates
         r = render_ict_multi(

@@ -100,7 +100,7 @@ class DetectionPairs(PairSampler):
             positive,
             [r["image_id"], r["object_id"], query.image_id],
             cat,
-            is_person("coco", cat),
+            is_person(cat),
             hard,
         )
 
@@ -304,7 +304,7 @@ class SubjectsPairs(PairSampler):
                     True,
                     ids,
                     r["category"],
-                    is_person("subjects200k", r["category"]),
+                    is_person(r["category"]),
                 )
             )
         return out
@@ -333,7 +333,7 @@ class SubjectsPairs(PairSampler):
                     False,
                     ids,
                     p["category"],
-                    is_person("subjects200k", p["category"]),
+                    is_person(p["category"]),
                     hard,
                 )
             )

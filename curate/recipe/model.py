@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, WrapValidator, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, SerializeAsAny, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")
@@ -33,7 +33,7 @@ class SourceSpecBase(_Model):
     verify_images: Literal["none", "exists", "header"] = "header"
 
 
-def validate_source_spec(value, handler):
+def validate_source_spec(value):
     """Validate one ``sources.<name>`` entry with the spec model of its registered ``kind``."""
     if isinstance(value, SourceSpecBase):
         return value
@@ -57,7 +57,7 @@ def validate_source_spec(value, handler):
     return kind.spec.model_validate(value)
 
 
-SourceSpec = Annotated[SerializeAsAny[SourceSpecBase], WrapValidator(validate_source_spec)]
+SourceSpec = Annotated[SerializeAsAny[SourceSpecBase], PlainValidator(validate_source_spec)]
 
 
 # ---------------------------------------------------------------- stages

@@ -141,4 +141,3 @@ def write_contact_sheet(build_dir: str | Path, out: str | Path, *, per_task: int
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out, format="PNG")
     return out
-

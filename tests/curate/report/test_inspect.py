@@ -49,4 +49,3 @@ def test_contact_sheet_shows_examples_of_every_task(built, tmp_path):
 def test_not_a_build(tmp_path):
     with pytest.raises(UserError, match="holds no shards"):
         composition(tmp_path)
-
