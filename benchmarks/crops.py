@@ -224,7 +224,7 @@ def run_stage(items, workers: int, tmp: Path, per_shard: int = 256) -> tuple[flo
         jobs = crop_jobs(plans, results=work / "jobs", frame=ModelFrame(), crops=Crops(jpeg_quality=QUALITY), keys=keys)
         images = {}
         for r in timed_map(ex, run_crop_job, jobs, cpu):
-            images.update((k, [*v, r["index"]]) for k, v in r["images"].items())
+            images.update(r.images)
         schema = row_schema()
         specs = []
         for i in range(n_parts):

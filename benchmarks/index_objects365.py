@@ -28,7 +28,7 @@ WORK = Path(__file__).resolve().parent / "_work"
 
 CHILD_OURS = """
 import time, resource, sys
-from curate.recipe import Objects365Source
+from curate.sources.objects365 import Objects365Source
 from curate.sources import objects365
 spec = Objects365Source(kind="objects365", annotations=sys.argv[1], images=sys.argv[2], verify_images="none")
 t = time.perf_counter()

@@ -118,7 +118,6 @@ def write_coco(root: Path, seed: int, cfg: dict, faults: FaultLog | None, truth:
         inject_json_faults(
             data,
             "coco",
-            base,
             base / "train2017",
             "annotations/instances_train2017.json",
             faults,
@@ -192,7 +191,6 @@ def write_objects365(root: Path, seed: int, cfg: dict, faults: FaultLog | None, 
         inject_json_faults(
             data,
             "objects365",
-            base,
             base / "train",
             "annotations/zhiyuan_objv2_train.json",
             faults,

@@ -19,7 +19,6 @@ from curate.demo.common import CORRUPT_BYTES, FaultLog, jpeg_bytes, truncated_jp
 def inject_json_faults(
     data: dict,
     source: str,
-    base: Path,
     image_dir: Path,
     json_rel: str,
     log: FaultLog,

@@ -204,7 +204,6 @@ def _inject(data: dict, base: Path, refs: list[dict], log: FaultLog) -> None:
     inject_json_faults(
         data,
         "refcoco",
-        base,
         image_dir,
         "refcoco/instances.json",
         log,

@@ -97,7 +97,7 @@ def write_subjects(root: Path, seed: int, cfg: dict, faults: FaultLog | None, tr
     per = -(-len(rows) // n_shards)
     pair_truth = {pair_id(names[k // per], k % per): inst.iid for k, inst in enumerate(insts)}
     if faults is not None:
-        _inject(rows, names, per, rng, faults)
+        _inject(rows, names, per, faults)
     (base / "data").mkdir(parents=True, exist_ok=True)
     schema = FEATURES.arrow_schema
     for i, name in enumerate(names):
@@ -107,7 +107,7 @@ def write_subjects(root: Path, seed: int, cfg: dict, faults: FaultLog | None, tr
     return base
 
 
-def _inject(rows: list[dict], names: list[str], per: int, rng, log: FaultLog) -> None:
+def _inject(rows: list[dict], names: list[str], per: int, log: FaultLog) -> None:
     """Filter cases (null / low quality, invalid description) and bad images, one row each."""
     if len(rows) < 8:
         raise ValueError("fault injection needs at least 8 Subjects200K rows")

@@ -20,9 +20,9 @@ decoding when every output of an image allows it) are resized with bicubic
 filtering to exactly ``smart_resize``'s size instead.
 
 A job's outputs are appended to one pack file (``job-NNNNN.bin``) and its
-result (stored size, source region, offset and length per key; failures) to
-``job-NNNNN.json``, written last and atomically: a job whose result file
-exists is done and is skipped on a rerun.
+result (:class:`curate.materialize.stored.CropResult`: where each stored
+image is and what it shows, why each failed key could not be cut) to ``job-NNNNN.json``, written last and atomically: a job whose result
+file exists is done and is skipped on a rerun.
 
 A source image that cannot be read is not an exception for the build: the job
 records the failure (``image_missing`` / ``image_unreadable``; ``path_outside_root`` for a file
@@ -51,10 +51,10 @@ from PIL import Image
 from curate import imageio
 from curate.fileio import atomic_path, atomic_write_bytes
 from curate.materialize.resize import model_size
+from curate.materialize.stored import CropResult, Failure, Region, Stored
 from curate.plan.example import ExamplePlan, ImageRef
 from curate.recipe import Crops, ModelFrame
 
-Region = tuple[int, int, int, int]
 DRAFT_SCALES = (8, 4, 2)
 PACK_BUFFER = 1 << 22  # pack files are written in few large writes, not one per stored image
 
@@ -169,17 +169,6 @@ def encode(im: Image.Image, crops: Crops) -> bytes:
     return buf.getvalue()
 
 
-def cut_image(
-    path: str, boxes: list[tuple[float, float, float, float] | None], frame: ModelFrame, crops: Crops
-) -> list[tuple[Region, Image.Image] | Exception]:
-    """Decode ``path`` once; per box, its source region and the image resized to the model frame.
-
-    A box that cannot be cut (empty region, extreme aspect ratio) gives its
-    exception in place of the pair; an unreadable image raises.
-    """
-    return list(cut_pieces(path, boxes, frame, crops))
-
-
 def cut_pieces(
     path: str,
     boxes: list[tuple[float, float, float, float] | None],
@@ -189,11 +178,13 @@ def cut_pieces(
     roots: tuple[str, ...] | None = None,
     max_pixels: int | None = None,
 ) -> Iterator[tuple[Region, Image.Image] | Exception]:
-    """:func:`cut_image` one piece at a time (each can be encoded and freed before the next is cut).
+    """Decode ``path`` once; per box, its source region and the image in the model frame, one piece at a time
+    (each can be encoded and freed before the next is cut).
 
-    The header read and the decode happen in this call, so an unreadable
-    image raises here, before any piece is returned; so do a file outside
-    ``roots`` and an image over ``max_pixels`` (see :func:`curate.imageio.open_header`).
+    A box that cannot be cut (empty region, extreme aspect ratio) gives its
+    exception in place of the pair. The header read and the decode happen in
+    this call, so an unreadable image raises here, before any piece is returned;
+    so do a file outside ``roots`` and an image over ``max_pixels`` (see :func:`curate.imageio.open_header`).
     """
     # one open: the header gives the size, then the same file is decoded
     head = imageio.open_header(path, roots=roots, max_pixels=max_pixels)
@@ -253,18 +244,14 @@ def _failure_reason(exc: BaseException) -> str:
     return "image_unreadable"
 
 
-def run_crop_job(job: CropJob) -> dict:
-    """Cut, resize, encode and store every region of one job; returns (and saves) the job result.
-
-    Result: ``{"index", "images": {key: [w, h, x1, y1, x2, y2, offset, length]}, "failed": {key: [reason, detail]},
-    "excluded": [path, ...], "decoded": n}`` (``x1..y2``: the source region the stored image shows;
-    ``offset``/``length``: where its encoded bytes are in the job's pack file).
-    """
+def run_crop_job(job: CropJob) -> CropResult:
+    """Cut, resize, encode and store every region of one job; returns (and saves, :meth:`CropResult.to_json`)
+    the job result."""
     result_path = Path(job.result_path)
     if result_path.exists():
-        return json.loads(result_path.read_text())
-    images: dict[str, list[int]] = {}
-    failed: dict[str, list[str]] = {}
+        return CropResult.from_json(json.loads(result_path.read_text()))
+    images: dict[str, Stored] = {}
+    failed: dict[str, Failure] = {}
     excluded: list[str] = []
     decoded = 0
     pack = result_path.with_suffix(".bin")
@@ -284,20 +271,20 @@ def run_crop_job(job: CropJob) -> dict:
                 )
                 for (key, _), piece in zip(wanted, pieces):
                     if isinstance(piece, Exception):
-                        failed[key] = [_failure_reason(piece), f"{path}: {piece}"[:300]]
+                        failed[key] = Failure(_failure_reason(piece), f"{path}: {piece}"[:300])
                         continue
                     region, im = piece
                     data = encode(im, job.crops)  # cut, encode, store one piece at a time: it is still in cache
-                    images[key] = [im.size[0], im.size[1], *region, offset, len(data)]
+                    images[key] = Stored(im.size[0], im.size[1], *region, offset, len(data), job.index)
                     out.write(data)
                     offset += len(data)
                     stored += 1
             except Exception as exc:  # a bad source image must never stop the build
                 for key, _ in wanted:
                     images.pop(key, None)
-                    failed[key] = [_failure_reason(exc), f"{path}: {type(exc).__name__}: {exc}"[:300]]
+                    failed[key] = Failure(_failure_reason(exc), f"{path}: {type(exc).__name__}: {exc}"[:300])
                 continue
             decoded += stored > 0
-    result = {"index": job.index, "images": images, "failed": failed, "excluded": excluded, "decoded": decoded}
-    atomic_write_bytes(result_path, json.dumps(result, sort_keys=True).encode("utf-8"))
+    result = CropResult(job.index, images, failed, excluded, decoded)
+    atomic_write_bytes(result_path, json.dumps(result.to_json(), sort_keys=True).encode("utf-8"))
     return result

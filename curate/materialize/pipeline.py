@@ -206,17 +206,15 @@ def _crop(
     merged = {"images": {}, "failed": {}, "excluded": set(), "decoded": 0}
     with progress.bar("Cropping", total=len(jobs)) as advance:
         for res in executor.map(run_crop_job, jobs):
-            merged["images"].update((k, [*v, res["index"]]) for k, v in res["images"].items())
-            merged["failed"].update(res["failed"])
-            merged["excluded"].update(res["excluded"])
-            merged["decoded"] += res["decoded"]
+            merged["images"].update(res.images)
+            merged["failed"].update(res.failed)
+            merged["excluded"].update(res.excluded)
+            merged["decoded"] += res.decoded
             advance()
     return merged
 
 
-def _parts(
-    recipe: Recipe, work: Path, state: dict, part_keys: list[list[list[str]]], crops: dict, executor, log
-) -> list[dict]:
+def _parts(work: Path, part_keys: list[list[list[str]]], crops: dict, executor, log) -> list[dict]:
     """Assemble every shard; ``part_keys[i]``: the store keys of part i's plans, plan by plan."""
     specs, schema = [], row_schema()
     for i, plan_keys in enumerate(part_keys):
@@ -247,19 +245,13 @@ def _parts(
     return metas
 
 
-def _finish_presentation(build_dir: Path, log) -> None:
+def _finish_presentation(build_dir: Path) -> None:
     """preview.png (contact sheet) and README.md (dataset card); neither is part of the manifest."""
+    from curate.report.card import render_card
     from curate.report.inspect import write_contact_sheet
 
     write_contact_sheet(build_dir, build_dir / "preview.png")
-    try:
-        from curate.report.card import render_card
-    except ModuleNotFoundError:
-        render_card = None
-    from curate.report.inspect import minimal_card
-
-    text = render_card(build_dir, local=True) if render_card is not None else minimal_card(build_dir)
-    atomic_write_text(build_dir / "README.md", text)
+    atomic_write_text(build_dir / "README.md", render_card(build_dir, local=True))
 
 
 def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: int | None = None, log=_log) -> Path:
@@ -282,7 +274,7 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
             raise UserError(f"{build_dir} is complete but modified ({problems[0]}); remove it to rebuild")
         log(f"{build_dir} is already complete")
         if not (build_dir / "preview.png").exists() or not (build_dir / "README.md").exists():
-            _finish_presentation(build_dir, log)
+            _finish_presentation(build_dir)
         return build_dir
     from curate.sources.index import source_fingerprints
 
@@ -310,7 +302,7 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
                 f"timing: crops {time.perf_counter() - t:.2f} s ({crops['decoded']} source images decoded, {len(crops['images'])} images stored)"
             )
             t = time.perf_counter()
-            metas = _parts(recipe, work, state, part_keys, crops, executor, log)
+            metas = _parts(work, part_keys, crops, executor, log)
             log(f"timing: shards {time.perf_counter() - t:.2f} s")
         t = time.perf_counter()
     mat_q = [q for m in metas for q in m["quarantine"]]
@@ -345,7 +337,7 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
     shutil.rmtree(work, ignore_errors=True)
     log(f"timing: manifest {time.perf_counter() - t:.2f} s")
     t = time.perf_counter()
-    _finish_presentation(build_dir, log)
+    _finish_presentation(build_dir)
     log(f"timing: preview+card {time.perf_counter() - t:.2f} s")
     log(f"built {manifest['counts']['total']} examples in {n} shard(s): {build_dir}")
     return build_dir

@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 from curate.fileio import atomic_path, atomic_write_text
 from curate.materialize.crops import image_keys
 from curate.materialize.resize import box_to_frame
+from curate.materialize.stored import Failure, Stored
 from curate.plan.example import ExamplePlan
 
 STAGE = "materialize"
@@ -53,8 +54,8 @@ class PartSpec:
     out_path: str  # the part's Parquet file
     meta_path: str  # the part's summary, written last
     packs: str  # folder of the crop jobs' pack files (job-NNNNN.bin)
-    images: dict = field(default_factory=dict)  # store key -> [w, h, x1, y1, x2, y2, offset, length, job index]
-    failed: dict = field(default_factory=dict)  # store key -> [reason, detail]
+    images: dict[str, Stored] = field(default_factory=dict)  # store key -> where its stored image is
+    failed: dict[str, Failure] = field(default_factory=dict)  # store key -> why it could not be stored
     excluded: frozenset = frozenset()  # source image paths that are evaluation images
     schema: pa.Schema | None = None  # row_schema(); None: computed here
     keys: list | None = (
@@ -219,8 +220,8 @@ class Packs:
         self.folder = Path(folder)
         self.maps: dict[int, memoryview] = {}  # job index -> the whole pack file
 
-    def view(self, info: list[int]) -> memoryview:
-        job = info[8]
+    def view(self, stored: Stored) -> memoryview:
+        job, start, end = stored.job, stored.offset, stored.offset + stored.length
         m = self.maps.get(job)
         if m is None:
             name = self.folder / f"job-{job:05d}.bin"
@@ -228,9 +229,9 @@ class Packs:
                 if os.fstat(f.fileno()).st_size == 0:
                     raise OSError(f"{name.name} is empty but its result file lists stored images")
                 m = self.maps[job] = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
-        if info[6] + info[7] > len(m):
+        if end > len(m):
             raise OSError(f"job-{job:05d}.bin is shorter than its result file says")
-        return m[info[6] : info[6] + info[7]]
+        return m[start:end]
 
     def close(self) -> None:
         """Forget the mappings; each is unmapped once no view of it is left."""
@@ -246,20 +247,21 @@ def build_row(plan: ExamplePlan, keys: list[str], spec: PartSpec, packs: Packs) 
     n_placeholders = sum(1 for m in prompt for part in m["content"] if part["type"] == "image")
     if n_placeholders != len(plan.images):
         raise Dropped("placeholder_mismatch", f"{n_placeholders} image placeholders for {len(plan.images)} images")
-    images, info = [], None
+    images, stored = [], []
     for ref, key in zip(plan.images, keys):
         if key in spec.failed:
             raise Dropped(*spec.failed[key])
-        info = spec.images.get(key)
-        if info is None:
+        s = spec.images.get(key)
+        if s is None:
             raise Dropped("image_missing", f"{ref.path}: no stored image")
-        images.append(packs.view(info))
+        stored.append(s)
+        images.append(packs.view(s))
     solution = plan.solution
-    if plan.task == "vlt":  # the query image is the last one
-        w, h, *region = info[:6]
-        solution = box_to_frame(plan.solution, tuple(region), (w, h))
+    if plan.task == "vlt":
+        query = stored[-1]  # the query image is the last one
+        solution = box_to_frame(plan.solution, query.region, query.size)
         if solution is None:
-            raise Dropped("vlt_box_outside_image", f"box {plan.solution} outside region {region}")
+            raise Dropped("vlt_box_outside_image", f"box {plan.solution} outside region {list(query.region)}")
     return {
         "id": plan.content_id(),
         "task": plan.task,

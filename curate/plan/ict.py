@@ -25,8 +25,9 @@ import polars as pl
 from curate.plan.candidates import STAGE, Cycle, PlanContext, SortedFrame
 from curate.plan.example import ExamplePlan, ImageRef
 from curate.plan.names import is_person
-from curate.plan.pairs import PAIR_SAMPLERS, Pair, crop
+from curate.plan.pairs import Pair, crop
 from curate.plan.templates import REWARD_METHOD, render_ict_multi, render_ict_single, template_rng, user_messages
+from curate.sources.registry import source_kind
 from curate.sources.tables import SourceTables
 
 
@@ -35,7 +36,7 @@ class ICTSinglePlanner:
 
     def __init__(self, ctx: PlanContext, st: SourceTables, rng: np.random.Generator):
         self.ctx, self.source = ctx, st.source
-        self.pairs = PAIR_SAMPLERS[st.kind](ctx, st, rng)
+        self.pairs = source_kind(st.kind).pairs(ctx, st, rng)
 
     def take(self, k: int) -> list[ExamplePlan]:
         return [self.plan(p) for p in self.pairs.positives(k)]
@@ -137,7 +138,7 @@ class ICTMultiPlanner:
     def plan(self, iid: str, chosen: list[dict]) -> ExamplePlan:
         ids = [iid, *(c["object_id"] for c in chosen)]
         key = ("ict_multi", self.source, *ids)
-        kinds = ["person" if is_person("coco", c["category"]) else "thing" for c in chosen]
+        kinds = ["person" if is_person(c["category"]) else "thing" for c in chosen]
         names = self.ctx.names.names_for(key, kinds)
         t = self.ctx.recipe.templates
         r = render_ict_multi(

@@ -50,18 +50,11 @@ from curate.plan.names import NameGenerator, banned_words, derive_seed
 from curate.plan.oct import OCTPlanner
 from curate.plan.vlt import VLTPlanner
 from curate.recipe import TASKS, Recipe
+from curate.sources.registry import kinds_for, source_kind
 from curate.sources.tables import QUARANTINE_SCHEMA, SourceTables
 
-PAIR_KINDS = ("coco", "objects365", "celeba", "subjects200k")
-TASK_KINDS: dict[str, tuple[str, ...]] = {
-    "oct": PAIR_KINDS,
-    "ict_single": PAIR_KINDS,
-    "ict_multi": ("coco", "objects365"),
-    "vlt": ("refcoco",),
-}
 PLANNERS = {"oct": OCTPlanner, "ict_single": ICTSinglePlanner, "ict_multi": ICTMultiPlanner, "vlt": VLTPlanner}
 PLAN_ORDER = ("ict_multi", "ict_single", "oct", "vlt")
-MSCOCO_KINDS = ("coco", "refcoco")  # image ids of both are MS-COCO photo ids (train2017 = train2014 + val2014 ids)
 
 
 @dataclass
@@ -96,13 +89,13 @@ def task_shares(recipe: Recipe) -> dict[str, float]:
 def source_weights(recipe: Recipe, task: str) -> dict[str, float]:
     named = getattr(recipe.tasks, task).sources
     if not named:
-        return {s: 1.0 for s, spec in sorted(recipe.sources.items()) if spec.kind in TASK_KINDS[task]}
+        return {s: 1.0 for s, spec in sorted(recipe.sources.items()) if spec.kind in kinds_for(task)}
     for s in named:
         kind = recipe.sources[s].kind
-        if kind not in TASK_KINDS[task]:
+        if kind not in kinds_for(task):
             raise UserError(
                 f"tasks.{task}.sources: {s!r} is a {kind} source, which cannot serve {task} "
-                f"(kinds that can: {', '.join(TASK_KINDS[task])})"
+                f"(kinds that can: {', '.join(kinds_for(task))})"
             )
     return dict(sorted(named.items()))
 
@@ -175,7 +168,7 @@ def plan_mixture(
         recipe=recipe,
         names=NameGenerator(recipe.seed, recipe.names.locale, banned_words(_categories(prepared))),
         allow_query_reuse=recipe.mixture.allow_query_reuse,
-        namespaces={n: ("mscoco" if st.kind in MSCOCO_KINDS else n) for n, st in prepared.items()},
+        namespaces={n: source_kind(st.kind).image_namespace or n for n, st in prepared.items()},
     )
     ctx.add_quarantine(too_large)
     task_counts = largest_remainder(task_shares(recipe), recipe.mixture.total)
@@ -233,7 +226,7 @@ def _plan_task(
     if not weights:
         raise UserError(
             f"mixture.proportions gives {task} a share, but no source of the recipe can serve it "
-            f"(kinds that can: {', '.join(TASK_KINDS[task])})"
+            f"(kinds that can: {', '.join(kinds_for(task))})"
         )
     if sum(weights.values()) <= 0:
         raise UserError(f"tasks.{task}.sources: every weight is 0, but mixture.proportions gives {task} a share")
@@ -315,10 +308,8 @@ def _summarize(
     for s, v in sorted(by_source.items()):
         wanted = round(v["no"] * hard_fraction)
         if v["hard"] < wanted:
-            stats["notes"].append(
-                f"{s}: oct: {v['hard']} hard negatives of {wanted} wanted "
-                f"({'CelebA identities have no category to share' if kinds.get(s) == 'celeba' else 'too few same-category queries left'})"
-            )
+            why = source_kind(kinds[s]).pairs.no_hard_negatives or "too few same-category queries left"
+            stats["notes"].append(f"{s}: oct: {v['hard']} hard negatives of {wanted} wanted ({why})")
     stats["names_per_example"] = {
         t: (sum(len(p.names) for p in plans if p.task == t) / max(1, stats["task_planned"][t])) for t in TASKS
     }

@@ -87,10 +87,8 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256(blob).digest()[:8], "big")
 
 
-def is_person(kind: str, category: str | None) -> bool:
-    """Whether a subject of this source kind and category gets a person name."""
-    if kind == "celeba":
-        return True
+def is_person(category: str | None) -> bool:
+    """Whether a subject of this category gets a person name (CelebA's pair sampler names every subject a person)."""
     return (category or "").strip().lower() in PERSON_CATEGORIES
 
 

@@ -15,8 +15,9 @@ import numpy as np
 
 from curate.plan.candidates import PlanContext
 from curate.plan.example import ExamplePlan
-from curate.plan.pairs import PAIR_SAMPLERS, Pair
+from curate.plan.pairs import Pair
 from curate.plan.templates import REWARD_METHOD, render_oct, template_rng, user_messages
+from curate.sources.registry import source_kind
 from curate.sources.tables import SourceTables
 
 
@@ -27,7 +28,7 @@ class OCTPlanner:
 
     def __init__(self, ctx: PlanContext, st: SourceTables, rng: np.random.Generator):
         self.ctx, self.source = ctx, st.source
-        self.pairs = PAIR_SAMPLERS[st.kind](ctx, st, rng)
+        self.pairs = source_kind(st.kind).pairs(ctx, st, rng)
         self.cfg = ctx.recipe.tasks.oct
         self.n_yes = self.n_no = self.n_hard = 0
         # exact halves (e.g. 12.5 positives of 25) round up for every other OCT source, down for the rest,
@@ -40,8 +41,11 @@ class OCTPlanner:
         want_yes = min(k, max(0, self._round((done + k) * self.cfg.positive_fraction) - self.n_yes))
         pos = self.pairs.positives(want_yes)
         want_no = k - len(pos) if len(pos) == want_yes else k - want_yes
-        want_hard = max(0, self._round((self.n_no + want_no) * self.cfg.hard_negative_fraction) - self.n_hard)
-        neg = self.pairs.negatives(want_no, min(want_hard, want_no))
+        if self.pairs.no_hard_negatives is None:
+            want_hard = max(0, self._round((self.n_no + want_no) * self.cfg.hard_negative_fraction) - self.n_hard)
+            neg = self.pairs.negatives(want_no, min(want_hard, want_no))
+        else:
+            neg = self.pairs.negatives(want_no)
         self.n_yes += len(pos)
         self.n_no += len(neg)
         self.n_hard += sum(p.hard for p in neg)

@@ -1,5 +1,8 @@
 """Reference-query pairs per source kind (the OCT pairs; single-ICT uses the positive ones).
 
+Each source kind names its sampler (a :class:`PairSampler`) in its registration
+(:mod:`curate.sources.registry`); the built-in samplers:
+
 * COCO / Objects365: reference = a crop candidate; positive query = its own full
   image; negative query = another image. ``hard`` negative: an image holding
   another instance of the same category (any annotated box of it); ``easy``: an
@@ -33,6 +36,17 @@ from curate.sources.tables import SourceTables
 _TRIES = 24  # random draws per query pick before giving up on a reference
 
 
+class PairSampler:
+    """What a source kind gives OCT and single-ICT planning (``SourceKind.pairs``), built as ``Sampler(ctx, st, rng)``.
+
+    ``positives(k)`` and ``negatives(k, hard_k)`` return up to ``k`` pairs (``hard_k`` of the negatives hard when
+    possible), claiming their query images in ``ctx``. A kind whose records cannot give hard negatives sets
+    ``no_hard_negatives`` to the reason (shown in the plan notes) and its ``negatives(k)`` takes no ``hard_k``.
+    """
+
+    no_hard_negatives: str | None = None
+
+
 @dataclass
 class Pair:
     ref: ImageRef
@@ -49,7 +63,7 @@ def crop(source: str, row: dict) -> ImageRef:
     return ImageRef(source=source, image_id=row["image_id"], path=row["path"], box=box, object_id=row["object_id"])
 
 
-class DetectionPairs:
+class DetectionPairs(PairSampler):
     """COCO / Objects365 pairs."""
 
     def __init__(self, ctx: PlanContext, st: SourceTables, rng: np.random.Generator):
@@ -86,7 +100,7 @@ class DetectionPairs:
             positive,
             [r["image_id"], r["object_id"], query.image_id],
             cat,
-            is_person("coco", cat),
+            is_person(cat),
             hard,
         )
 
@@ -141,8 +155,10 @@ class DetectionPairs:
         return out
 
 
-class CelebAPairs:
+class CelebAPairs(PairSampler):
     """CelebA identity pairs (aligned images, or face-box crops of in-the-wild images)."""
+
+    no_hard_negatives = "CelebA identities have no category to share"
 
     def __init__(self, ctx: PlanContext, st: SourceTables, rng: np.random.Generator):
         self.ctx, self.source, self.rng = ctx, st.source, rng
@@ -212,7 +228,7 @@ class CelebAPairs:
             out.append(self._pair(pick[0], pick[1], True))
         return out
 
-    def negatives(self, k: int, hard_k: int) -> list[Pair]:
+    def negatives(self, k: int) -> list[Pair]:
         out: list[Pair] = []
         attempts = 0
         while len(out) < k and attempts < 8 * k + 64 and self.ref_ids:
@@ -226,7 +242,7 @@ class CelebAPairs:
         return out
 
 
-class SubjectsPairs:
+class SubjectsPairs(PairSampler):
     """Subjects200K panel pairs."""
 
     def __init__(self, ctx: PlanContext, st: SourceTables, rng: np.random.Generator):
@@ -288,7 +304,7 @@ class SubjectsPairs:
                     True,
                     ids,
                     r["category"],
-                    is_person("subjects200k", r["category"]),
+                    is_person(r["category"]),
                 )
             )
         return out
@@ -317,7 +333,7 @@ class SubjectsPairs:
                     False,
                     ids,
                     p["category"],
-                    is_person("subjects200k", p["category"]),
+                    is_person(p["category"]),
                     hard,
                 )
             )
@@ -339,11 +355,3 @@ class SubjectsPairs:
             ):
                 return q
         return None
-
-
-PAIR_SAMPLERS = {
-    "coco": DetectionPairs,
-    "objects365": DetectionPairs,
-    "celeba": CelebAPairs,
-    "subjects200k": SubjectsPairs,
-}

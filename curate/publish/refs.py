@@ -15,7 +15,6 @@ from curate.errors import UserError
 from curate.materialize.manifest import MANIFEST, read_manifest
 
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
-VERSION_TAG_RE = re.compile(r"^v\d+\.\d+\.\d+$")
 REPO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 

@@ -63,7 +63,7 @@ def _is_status(exc: Exception, status: int) -> bool:
     return getattr(response, "status_code", None) == status
 
 
-def _check_shards(build_dir: Path, manifest: dict, max_shard_bytes: int) -> None:
+def _check_shards(manifest: dict, max_shard_bytes: int) -> None:
     for rel, meta in sorted((manifest.get("files") or {}).items()):
         if rel.startswith("data/") and int(meta.get("size", 0)) > max_shard_bytes:
             raise UserError(
@@ -82,7 +82,7 @@ def _check_counts(build_dir: Path, manifest: dict) -> None:
         )
 
 
-def _tagged_manifest(api, repo_id: str, commit: str) -> dict | None:
+def _tagged_manifest(repo_id: str, commit: str) -> dict | None:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
@@ -99,7 +99,7 @@ def _existing_tag(api, repo_id: str, tag: str, manifest: dict) -> PublishResult 
     commit = next((t.target_commit for t in refs.tags if t.name == tag), None)
     if commit is None:
         return None
-    theirs = _tagged_manifest(api, repo_id, commit)
+    theirs = _tagged_manifest(repo_id, commit)
     if theirs is not None and file_digests(theirs) == file_digests(manifest):
         return PublishResult(repo_id, tag, commit, True)
     raise UserError(
@@ -201,7 +201,7 @@ def publish(
     manifest = load_build(build_dir, verify=True)
     digest = sha256_file(build_dir / MANIFEST)
     _check_counts(build_dir, manifest)
-    _check_shards(build_dir, manifest, max_shard_bytes)
+    _check_shards(manifest, max_shard_bytes)
     if not get_token():
         raise UserError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
     tag = f"v{manifest['version']}"

@@ -1,5 +1,8 @@
 """Recipes: the pydantic model (:mod:`curate.recipe.model`), YAML loading with line-numbered errors
-(:mod:`curate.recipe.load`, :mod:`curate.recipe.yamlfile`), ``${VAR}`` interpolation and the content hash."""
+(:mod:`curate.recipe.load`, :mod:`curate.recipe.yamlfile`), ``${VAR}`` interpolation and the content hash.
+
+Each source kind's entry model (``sources.<name>``) lives in its source module and is registered in
+:mod:`curate.sources.registry` (e.g. ``curate.sources.coco.CocoSource``)."""
 
 from curate.recipe.load import hashable_view, load_recipe, recipe_hash, resolved_yaml
 from curate.recipe.model import (
@@ -8,8 +11,6 @@ from curate.recipe.model import (
     SEMVER,
     TASKS,
     Box,
-    CelebASource,
-    CocoSource,
     Crops,
     Exclude,
     ICTMultiTask,
@@ -17,15 +18,13 @@ from curate.recipe.model import (
     Mixture,
     ModelFrame,
     Names,
-    Objects365Source,
     OCTTask,
     Output,
     Quality,
     Recipe,
-    RefCOCOSource,
     Runtime,
     SourceSpec,
-    Subjects200KSource,
+    SourceSpecBase,
     Tasks,
     Templates,
     VLTTask,
@@ -33,8 +32,6 @@ from curate.recipe.model import (
 
 __all__ = [
     "Box",
-    "CelebASource",
-    "CocoSource",
     "Crops",
     "Exclude",
     "HUB_REF",
@@ -45,15 +42,13 @@ __all__ = [
     "NAME",
     "Names",
     "OCTTask",
-    "Objects365Source",
     "Output",
     "Quality",
     "Recipe",
-    "RefCOCOSource",
     "Runtime",
     "SEMVER",
     "SourceSpec",
-    "Subjects200KSource",
+    "SourceSpecBase",
     "TASKS",
     "Tasks",
     "Templates",

@@ -84,21 +84,6 @@ def _interpolate(value: Any, path: tuple, where, done: dict | None = None) -> An
     return value
 
 
-def _pydantic_loc(loc: tuple) -> tuple:
-    # drop the discriminator tag pydantic inserts for tagged unions (e.g. sources.coco.coco.images)
-    out = []
-    for i, part in enumerate(loc):
-        if (
-            i >= 2
-            and loc[0] == "sources"
-            and i == 2
-            and part in ("coco", "objects365", "celeba", "subjects200k", "refcoco")
-        ):
-            continue
-        out.append(part)
-    return tuple(out)
-
-
 def _resolve_paths(recipe: Recipe, base: Path) -> Recipe:
     def fix(p: Path | None) -> Path | None:
         if p is None:
@@ -151,7 +136,7 @@ def load_recipe(path: str | Path, *, check_paths: bool = True, overrides: dict |
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
-        loc, msg = first_problem(exc, _pydantic_loc)
+        loc, msg = first_problem(exc)
         raise UserError(f"{where(loc)}: {_dotted(loc)}: {msg}") from None
     recipe = _resolve_paths(recipe, path.parent.resolve())
     if check_paths:
@@ -162,9 +147,11 @@ def load_recipe(path: str | Path, *, check_paths: bool = True, overrides: dict |
 def hashable_view(recipe: Recipe) -> dict:
     """The part of the recipe that can change the output, as plain JSON data."""
     data = recipe.model_dump(mode="json", exclude={"runtime"})
-    for _name, src in data["sources"].items():
-        for key in ("annotations", "images", "root", "path"):
-            if key in src and src[key] is not None:
+    for name, src in data["sources"].items():
+        # only where the data lives is local: a non-path value under the same key name (CelebA's
+        # ``images: aligned|wild``) changes the output and stays in the hash
+        for key, value in recipe.sources[name]:
+            if isinstance(value, Path):
                 src[key] = "<local>"
     data["exclude"]["paths"] = ["<local>" for _ in data["exclude"]["paths"]]
     if data["quality"].get("max_image_pixels") == DEFAULT_MAX_IMAGE_PIXELS:

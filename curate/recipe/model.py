@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, SerializeAsAny, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
@@ -24,70 +25,39 @@ class _Model(BaseModel):
 
 
 # ---------------------------------------------------------------- sources
-class _Source(_Model):
+class SourceSpecBase(_Model):
+    """Settings every source has; each source kind's module subclasses it with ``kind: Literal["<kind>"]``
+    and its own fields (:mod:`curate.sources.registry`)."""
+
     limit: int | None = Field(None, ge=1, description="Read at most this many images (development runs).")
     verify_images: Literal["none", "exists", "header"] = "header"
 
 
-class CocoSource(_Source):
-    kind: Literal["coco"]
-    annotations: Path
-    images: Path
-    split: str = "train"
+def validate_source_spec(value):
+    """Validate one ``sources.<name>`` entry with the spec model of its registered ``kind``."""
+    if isinstance(value, SourceSpecBase):
+        return value
+    if not isinstance(value, dict):
+        raise PydanticCustomError(
+            "model_attributes_type", "Input should be a valid dictionary or object to extract fields from"
+        )
+    from curate.sources.registry import source_kinds  # the source modules import this one
+
+    kinds = source_kinds()
+    if "kind" not in value:
+        raise PydanticCustomError("union_tag_not_found", "Unable to extract tag using discriminator 'kind'")
+    tag = value["kind"]
+    kind = kinds.get(tag) if isinstance(tag, str) else None
+    if kind is None:
+        raise PydanticCustomError(
+            "union_tag_invalid",
+            "Input tag '{tag}' found using 'kind' does not match any of the expected tags: {expected_tags}",
+            {"tag": str(tag), "expected_tags": ", ".join(repr(k) for k in kinds)},
+        )
+    return kind.spec.model_validate(value)
 
 
-class Objects365Source(_Source):
-    kind: Literal["objects365"]
-    annotations: Path
-    images: Path  # the split folder holding patchN/ sub-folders (or a flat folder)
-    split: str = "train"
-
-
-class CelebASource(_Source):
-    kind: Literal["celeba"]
-    root: Path  # holds identity_CelebA.txt, list_eval_partition.txt, list_bbox_celeba.txt, ...
-    images: Literal["aligned", "wild"] = "aligned"
-    aligned_dir: str = "img_align_celeba"
-    wild_dir: str = "img_celeba"
-    splits: list[str] = ["train"]
-
-
-class Subjects200KSource(_Source):
-    kind: Literal["subjects200k"]
-    path: Path | None = None  # local folder of Parquet shards
-    hub: str | None = None  # "Yuanshi/Subjects200K@<revision>"
-    min_quality: int = Field(5, ge=0, le=5)
-    collections: list[str] | None = None  # None: every collection
-    require_valid_description: bool = False
-    # panel geometry (recipes/README.md "Subjects200K panel geometry"): every composite must be image_size
-    # (None: any size that holds both panels); the defaults are collection_1/2's 1056x528 with OminiControl's crops
-    image_size: tuple[int, int] | None = (1056, 528)
-    left_panel: Box = (8, 8, 520, 520)
-    right_panel: Box = (528, 8, 1040, 520)
-
-    @model_validator(mode="after")
-    def _one_location(self):
-        if (self.path is None) == (self.hub is None):
-            raise ValueError("give exactly one of 'path' or 'hub'")
-        if self.hub is not None and (not HUB_REF.match(self.hub) or "@" not in self.hub):
-            raise ValueError("'hub' must be ORG/NAME@REVISION (a pinned revision)")
-        return self
-
-
-class RefCOCOSource(_Source):
-    kind: Literal["refcoco"]
-    root: Path  # holds refcoco/, refcoco+/, refcocog/ (pickle layout) or Parquet shards (hf layout)
-    layout: Literal["pickle", "hf"] = "pickle"
-    datasets: list[Literal["refcoco", "refcoco+", "refcocog"]] = ["refcoco", "refcoco+", "refcocog"]
-    split_by: dict[str, str] = {"refcoco": "unc", "refcoco+": "unc", "refcocog": "umd"}
-    images: Path | None = None  # COCO train2014 folder (pickle layout)
-    splits: list[str] = ["train"]
-
-
-SourceSpec = Annotated[
-    Union[CocoSource, Objects365Source, CelebASource, Subjects200KSource, RefCOCOSource],
-    Field(discriminator="kind"),
-]
+SourceSpec = Annotated[SerializeAsAny[SourceSpecBase], PlainValidator(validate_source_spec)]
 
 
 # ---------------------------------------------------------------- stages

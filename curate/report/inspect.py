@@ -141,27 +141,3 @@ def write_contact_sheet(build_dir: str | Path, out: str | Path, *, per_task: int
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out, format="PNG")
     return out
-
-
-def minimal_card(build_dir: str | Path) -> str:
-    """A small README.md whose YAML header makes ``load_dataset(build_dir)`` give exactly the row features.
-
-    No ``configs`` section: like the full card kept in a build folder (see curate.report.card.render_card), so that
-    datasets resolves the shard files themselves into its cache key.
-    """
-    from datasets.info import DatasetInfo, DatasetInfosDict
-    from huggingface_hub import DatasetCardData
-
-    from curate.materialize.manifest import read_manifest
-    from curate.materialize.rows import FEATURES
-
-    m = read_manifest(build_dir)
-    card = DatasetCardData()
-    DatasetInfosDict({"default": DatasetInfo(features=FEATURES)}).to_dataset_card_data(card)
-    counts = m.get("counts", {})
-    table = "\n".join(f"| {t} | {n} |" for t, n in counts.get("by_task", {}).items())
-    return (
-        f"---\n{card.to_yaml()}\n---\n\n# {m['name']} {m['version']}\n\n"
-        f"RePIC instruction mixture built by repic-curate from a recipe (hash `{m['recipe_hash']}`).\n\n"
-        f"| task | examples |\n|---|---|\n{table}\n\nTotal: {counts.get('total', 0)} examples.\n"
-    )

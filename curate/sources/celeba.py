@@ -27,12 +27,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
 from curate import imageio, progress
 from curate.errors import UserError
+from curate.plan.pairs import CelebAPairs
+from curate.recipe.model import SourceSpecBase
 from curate.sources.common import check_image, safe_join, xywh_to_xyxy
+from curate.sources.registry import SourceKind, register
 from curate.sources.tables import SCHEMAS, SourceTables, conform, from_rows, quarantine_row
 from curate.sources.textfiles import Listing, parse_int, read_listing
 
@@ -44,6 +48,15 @@ ATTR_FILE = "list_attr_celeba.txt"
 PARTITIONS = {"0": "train", "1": "val", "2": "test"}
 ALIGNED_SIZE = (178, 218)
 ATTRIBUTES_SCHEMA = {"source": pl.String, "image_id": pl.String, "attributes": pl.List(pl.String)}
+
+
+class CelebASource(SourceSpecBase):
+    kind: Literal["celeba"]
+    root: Path  # holds identity_CelebA.txt, list_eval_partition.txt, list_bbox_celeba.txt, ...
+    images: Literal["aligned", "wild"] = "aligned"
+    aligned_dir: str = "img_align_celeba"
+    wild_dir: str = "img_celeba"
+    splits: list[str] = ["train"]
 
 
 def input_files(spec) -> list[Path]:
@@ -241,3 +254,16 @@ def _parse_attrs(names: list[str], values: list[str]):
 def read(name: str, spec) -> SourceTables:
     """Read a CelebA source (see the module docstring)."""
     return _Reader(name, spec).read()
+
+
+KIND = register(
+    SourceKind(
+        name="celeba",
+        spec=CelebASource,
+        read=read,
+        input_files=input_files,
+        tasks=("oct", "ict_single"),
+        pairs=CelebAPairs,
+        cache_version=CACHE_VERSION,
+    )
+)

@@ -15,18 +15,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 from pycocotools import mask as mask_utils
 
 from curate import imageio
 from curate.errors import UserError
-from curate.recipe import CocoSource
+from curate.plan.pairs import DetectionPairs
+from curate.recipe.model import SourceSpecBase
 from curate.sources.cocojson import CocoCollector
 from curate.sources.common import resolver
+from curate.sources.registry import SourceKind, register
 from curate.sources.tables import SourceTables
 
 SECTIONS = ("images", "annotations", "categories")
 CACHE_VERSION = 2  # 2: path_outside_root (symlinks leading out of the images folder)
+
+
+class CocoSource(SourceSpecBase):
+    kind: Literal["coco"]
+    annotations: Path
+    images: Path
+    split: str = "train"
 
 
 def input_files(spec: CocoSource) -> list[Path]:
@@ -121,3 +131,16 @@ def _rle_problem(seg: dict, size: tuple | None) -> tuple[str, float | None]:
     if isinstance(counts, str) and not 0 <= area <= h * w:
         return "compressed RLE does not decode to the image size", None
     return "", area
+
+
+KIND = register(
+    SourceKind(
+        name="coco",
+        spec=CocoSource,
+        read=read,
+        input_files=input_files,
+        tasks=("oct", "ict_single", "ict_multi"),
+        pairs=DetectionPairs,
+        image_namespace="mscoco",
+    )
+)

@@ -1,7 +1,7 @@
-"""Index stage: run each recipe source's reader, with a Parquet cache.
+"""Index stage: run each recipe source's reader (its kind's, :mod:`curate.sources.registry`), with a Parquet cache.
 
-The cache key of a source is its reader kind, its resolved spec, the reader
-module's cache version and, for each input file the reader names, its path,
+The cache key of a source is its kind, its resolved spec, the kind's
+``cache_version`` and, for each input file the kind names, its path,
 size, mtime and a content sample (first/last 64 KiB and three 4 KiB probes).
 Changing an annotation file (or touching it) re-indexes that source only.
 
@@ -13,7 +13,6 @@ the same fingerprint.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 import shutil
@@ -23,9 +22,9 @@ from pathlib import Path
 import polars as pl
 
 from curate import __version__
-from curate.errors import UserError
 from curate.recipe import Recipe
-from curate.sources.tables import SCHEMAS, SourceTables, conform
+from curate.sources.registry import kinds_for, source_kind
+from curate.sources.tables import SCHEMAS, SourceTables, conform, empty
 
 CACHE_FORMAT = "repic-index/1"
 _SAMPLE = 64 * 1024
@@ -39,13 +38,6 @@ def default_cache_dir(recipe: Recipe | None = None) -> Path:
         return Path(os.environ["REPIC_CACHE_DIR"])
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     return base / "repic" / "index"
-
-
-def _reader(kind: str):
-    try:
-        return importlib.import_module(f"curate.sources.{kind}")
-    except ModuleNotFoundError as exc:  # pragma: no cover - every kind in the recipe model has a reader
-        raise UserError(f"no reader for source kind {kind!r}") from exc
 
 
 def content_sample(path: Path) -> str:
@@ -65,7 +57,7 @@ def content_sample(path: Path) -> str:
 
 def _files(spec) -> list[Path]:
     files = []
-    for p in _reader(spec.kind).input_files(spec):
+    for p in source_kind(spec.kind).input_files(spec):
         p = Path(p)
         if p.is_dir():
             files.extend(sorted(q for q in p.rglob("*") if q.is_file()))
@@ -75,7 +67,6 @@ def _files(spec) -> list[Path]:
 
 
 def _cache_key(name: str, spec) -> str:
-    module = _reader(spec.kind)
     h = hashlib.sha256()
     h.update(
         json.dumps(
@@ -83,7 +74,7 @@ def _cache_key(name: str, spec) -> str:
                 "format": CACHE_FORMAT,
                 "toolkit": __version__,
                 "name": name,
-                "reader": getattr(module, "CACHE_VERSION", 1),
+                "reader": source_kind(spec.kind).cache_version,
                 "spec": spec.model_dump(mode="json"),
             },
             sort_keys=True,
@@ -143,10 +134,10 @@ def index_source(name: str, spec, *, cache_dir: Path | None = None, use_cache: b
         cached = _load_cached(folder, name, spec.kind)
         if cached is not None:
             return cached
-    st = _reader(spec.kind).read(name, spec)
+    st = source_kind(spec.kind).read(name, spec)
     st.tables = {t: conform(t, df) if t in SCHEMAS else df for t, df in st.tables.items()}
     if "quarantine" not in st.tables:
-        st.tables["quarantine"] = conform("quarantine", pl.DataFrame())
+        st.tables["quarantine"] = empty("quarantine")  # conform() of an empty frame would give one row of nulls
     if use_cache:
         _store(folder, st)
     return st
@@ -202,8 +193,7 @@ def supply_warnings(recipe: Recipe, tables: dict[str, SourceTables]) -> list[str
     or, when none are named, every recipe source whose kind can serve it. VLT needs referring expressions in
     ``tasks.vlt.splits``; the other tasks need indexed images. The line names the main quarantine reasons.
     """
-    from curate.plan.mixture import TASK_KINDS  # the planner imports this package: import late
-    from curate.plan.vlt import split_selected
+    from curate.plan.vlt import split_selected  # the planner imports this package: import late
     from curate.recipe import TASKS
 
     shares = recipe.mixture.proportions if recipe.mixture is not None else None
@@ -212,10 +202,11 @@ def supply_warnings(recipe: Recipe, tables: dict[str, SourceTables]) -> list[str
         cfg = getattr(recipe.tasks, task)
         if not cfg.enabled or (shares is not None and shares.get(task, 0) <= 0):
             continue
-        weights = cfg.sources or {s: 1.0 for s, spec in recipe.sources.items() if spec.kind in TASK_KINDS[task]}
+        kinds = kinds_for(task)
+        weights = cfg.sources or {s: 1.0 for s, spec in recipe.sources.items() if spec.kind in kinds}
         for name, weight in sorted(weights.items()):
             st = tables.get(name)
-            if st is None or weight <= 0 or st.kind not in TASK_KINDS[task]:
+            if st is None or weight <= 0 or st.kind not in kinds:
                 continue
             if task == "vlt":
                 ref, splits = st.get("referring"), recipe.tasks.vlt.splits

@@ -28,11 +28,14 @@ import gc
 import json
 import os
 from pathlib import Path
+from typing import Literal
 
 from curate import imageio, progress
 from curate.errors import UserError
-from curate.recipe import Objects365Source
+from curate.plan.pairs import DetectionPairs
+from curate.recipe.model import SourceSpecBase
 from curate.sources.cocojson import CocoCollector
+from curate.sources.registry import SourceKind, register
 from curate.sources.tables import SourceTables
 
 CHUNK = 4 << 20  # bytes read at a time
@@ -41,6 +44,13 @@ SECTIONS = ("images", "annotations", "categories")
 CACHE_VERSION = 2  # 2: path_outside_root (symlinks leading out of the images folder)
 _WS = " \t\n\r"
 _DECODER = json.JSONDecoder()
+
+
+class Objects365Source(SourceSpecBase):
+    kind: Literal["objects365"]
+    annotations: Path
+    images: Path  # the split folder holding patchN/ sub-folders (or a flat folder)
+    split: str = "train"
 
 
 def input_files(spec: Objects365Source) -> list[Path]:
@@ -224,3 +234,15 @@ class _Stream:
                 self.pos += 1
                 return
             self.expect(",", "',' or ']' in a list")
+
+
+KIND = register(
+    SourceKind(
+        name="objects365",
+        spec=Objects365Source,
+        read=read,
+        input_files=input_files,
+        tasks=("oct", "ict_single", "ict_multi"),
+        pairs=DetectionPairs,
+    )
+)

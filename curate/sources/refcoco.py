@@ -30,16 +30,29 @@ with no ref in the wanted splits is a UserError naming the splits it has.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from curate import imageio, progress
 from curate.errors import UserError
+from curate.recipe.model import SourceSpecBase
 from curate.sources import safe_pickle
 from curate.sources.coco import load_coco_json
 from curate.sources.cocojson import CocoCollector
 from curate.sources.common import check_image, resolver
+from curate.sources.registry import SourceKind, register
 from curate.sources.tables import SourceTables, from_rows, quarantine_row
 
 CACHE_VERSION = 3  # 2: jxu124 boxes are corners; no-rows-in-splits check; 3: path_outside_root
+
+
+class RefCOCOSource(SourceSpecBase):
+    kind: Literal["refcoco"]
+    root: Path  # holds refcoco/, refcoco+/, refcocog/ (pickle layout) or Parquet shards (hf layout)
+    layout: Literal["pickle", "hf"] = "pickle"
+    datasets: list[Literal["refcoco", "refcoco+", "refcocog"]] = ["refcoco", "refcoco+", "refcocog"]
+    split_by: dict[str, str] = {"refcoco": "unc", "refcoco+": "unc", "refcocog": "umd"}
+    images: Path | None = None  # COCO train2014 folder (pickle layout)
+    splits: list[str] = ["train"]
 
 
 def wants_split(split: str | None, wanted: list[str]) -> bool:
@@ -323,3 +336,16 @@ def read(name: str, spec) -> SourceTables:
             _read_pickle_dataset(c, dataset)
     c.check_supplied()
     return c.tables()
+
+
+KIND = register(
+    SourceKind(
+        name="refcoco",
+        spec=RefCOCOSource,
+        read=read,
+        input_files=input_files,
+        tasks=("vlt",),
+        cache_version=CACHE_VERSION,
+        image_namespace="mscoco",
+    )
+)

@@ -39,14 +39,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import Field, model_validator
 
 from curate import progress
 from curate.errors import UserError
 from curate.imageio import parquet_ref
+from curate.plan.pairs import SubjectsPairs
+from curate.recipe.model import HUB_REF, Box, SourceSpecBase
 from curate.sources.common import check_image_bytes, split_inside
+from curate.sources.registry import SourceKind, register
 from curate.sources.tables import SourceTables, from_rows, quarantine_row
 
 CACHE_VERSION = 3  # 2: malformed rows are bad input; composite size checked; 3: path_outside_root
@@ -55,6 +60,28 @@ SCORES = ("compositeStructure", "objectConsistency", "imageQuality")
 TEXTS = ("item", "category", "description_0", "description_1")
 BATCH_ROWS = 32
 _SHARD_SPLIT = re.compile(r"^([A-Za-z0-9_]+)-\d+-of-\d+$")
+
+
+class Subjects200KSource(SourceSpecBase):
+    kind: Literal["subjects200k"]
+    path: Path | None = None  # local folder of Parquet shards
+    hub: str | None = None  # "Yuanshi/Subjects200K@<revision>"
+    min_quality: int = Field(5, ge=0, le=5)
+    collections: list[str] | None = None  # None: every collection
+    require_valid_description: bool = False
+    # panel geometry (recipes/README.md "Subjects200K panel geometry"): every composite must be image_size
+    # (None: any size that holds both panels); the defaults are collection_1/2's 1056x528 with OminiControl's crops
+    image_size: tuple[int, int] | None = (1056, 528)
+    left_panel: Box = (8, 8, 520, 520)
+    right_panel: Box = (528, 8, 1040, 520)
+
+    @model_validator(mode="after")
+    def _one_location(self):
+        if (self.path is None) == (self.hub is None):
+            raise ValueError("give exactly one of 'path' or 'hub'")
+        if self.hub is not None and (not HUB_REF.match(self.hub) or "@" not in self.hub):
+            raise ValueError("'hub' must be ORG/NAME@REVISION (a pinned revision)")
+        return self
 
 
 # ---------------------------------------------------------------- locating shards
@@ -364,3 +391,16 @@ def _malformed(rec: dict, qa, scores: list, spec) -> tuple[str, str] | None:
 def read(name: str, spec) -> SourceTables:
     """Read a Subjects200K source (see the module docstring)."""
     return _Reader(name, spec).read()
+
+
+KIND = register(
+    SourceKind(
+        name="subjects200k",
+        spec=Subjects200KSource,
+        read=read,
+        input_files=input_files,
+        tasks=("oct", "ict_single"),
+        pairs=SubjectsPairs,
+        cache_version=CACHE_VERSION,
+    )
+)

@@ -66,10 +66,10 @@ def test_crop_job_quarantines_too_large_and_outside_images(tmp_path):
         warnings.simplefilter("error")
         [job] = crop_jobs(plans, results=tmp_path / "r", frame=ModelFrame(), crops=Crops(), roots=roots)
         res = run_crop_job(job)
-    failed = res["failed"]
+    failed = res.failed
     reason, detail = failed[store_key(refs[0])]
     assert reason == "image_too_large" and "400,000,000 pixels" in detail and "89,478,485" in detail
-    assert store_key(refs[1]) in res["images"]
+    assert store_key(refs[1]) in res.images
     for ref, target in ((refs[2], outside), (refs[3], tmp_path / "elsewhere" / "fifo.jpg")):
         reason, detail = failed[store_key(ref)]
         assert reason == "path_outside_root" and str(target) in detail
@@ -82,7 +82,7 @@ def test_crop_job_quarantines_too_large_and_outside_images(tmp_path):
         roots=roots,
         exclude_hashes=frozenset({"0" * 64}),
     )
-    assert run_crop_job(job)["failed"][store_key(refs[3])][0] == "path_outside_root"
+    assert run_crop_job(job).failed[store_key(refs[3])][0] == "path_outside_root"
     # a limit from the recipe
     [job] = crop_jobs(plans[1:2], results=tmp_path / "r3", frame=ModelFrame(), crops=Crops(), max_pixels=1000)
-    assert run_crop_job(job)["failed"][store_key(refs[1])][0] == "image_too_large"
+    assert run_crop_job(job).failed[store_key(refs[1])][0] == "image_too_large"

@@ -108,8 +108,8 @@ def run_stages(plans: list[ExamplePlan], tmp: Path, *, exclude: frozenset = froz
     jobs = crop_jobs(plans, results=work / "jobs", frame=ModelFrame(), crops=Crops(), exclude_hashes=exclude)
     images, failed, excluded = {}, {}, set()
     for r in map(run_crop_job, jobs):
-        images.update((k, [*v, r["index"]]) for k, v in r["images"].items())
-        failed.update(r["failed"]), excluded.update(r["excluded"])
+        images.update(r.images)
+        failed.update(r.failed), excluded.update(r.excluded)
     plans_path = work / "plans.jsonl"
     plans_path.write_text("".join(json.dumps(p.to_json()) + "\n" for p in plans))
     spec = PartSpec(

@@ -145,3 +145,20 @@ def test_shared_values_are_interpolated_once(layout):
     p = write(layout, text)
     with pytest.raises(UserError, match="x0: unknown key"):
         load_recipe(p)
+
+
+def test_a_non_path_source_setting_named_like_a_path_stays_in_the_hash(tmp_path):
+    """CelebA's ``images: aligned|wild`` picks other photos: it must change the hash (paths must not)."""
+    root = tmp_path / "celeba"
+    root.mkdir()
+    text = (
+        "name: faces\nversion: 1.0.0\nseed: 0\n"
+        "sources:\n  celeba:\n    kind: celeba\n    root: {root}\n    images: {images}\n"
+    )
+    aligned = write(tmp_path, text.format(root=root, images="aligned"), "a.yaml")
+    wild = write(tmp_path, text.format(root=root, images="wild"), "w.yaml")
+    elsewhere = tmp_path / "other"
+    elsewhere.mkdir()
+    moved = write(tmp_path, text.format(root=elsewhere, images="aligned"), "m.yaml")
+    assert recipe_hash(load_recipe(aligned)) != recipe_hash(load_recipe(wild))
+    assert recipe_hash(load_recipe(aligned)) == recipe_hash(load_recipe(moved))

@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from curate.plan.mixture import TASK_KINDS, largest_remainder, source_weights, task_shares
+from curate.plan.mixture import largest_remainder, source_weights, task_shares
 from curate.recipe import load_recipe
+from curate.sources.registry import kinds_for
 
 RECIPES = Path(__file__).resolve().parents[3] / "recipes"
 ALL = sorted(RECIPES.rglob("*.yaml"))
@@ -36,7 +37,7 @@ def test_every_recipe_validates_and_every_task_has_sources(path):
     for task, n in counts.items():
         if n:
             weights = source_weights(recipe, task)
-            assert weights and all(recipe.sources[s].kind in TASK_KINDS[task] for s in weights)
+            assert weights and all(recipe.sources[s].kind in kinds_for(task) for s in weights)
 
 
 def test_paths_come_from_the_environment(tmp_path):

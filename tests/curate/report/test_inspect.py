@@ -49,23 +49,3 @@ def test_contact_sheet_shows_examples_of_every_task(built, tmp_path):
 def test_not_a_build(tmp_path):
     with pytest.raises(UserError, match="holds no shards"):
         composition(tmp_path)
-
-
-def test_minimal_card_makes_load_dataset_give_the_row_features(built, tmp_path):
-    """The README fallback used when the card renderer (curate.report.card) is not installed."""
-    import shutil
-
-    import datasets
-    import yaml
-
-    from curate.materialize.rows import FEATURES
-    from curate.report.inspect import minimal_card
-
-    copy = tmp_path / "b"
-    shutil.copytree(built, copy)
-    text = minimal_card(copy)
-    header = yaml.safe_load(text.split("---\n")[1])
-    assert "configs" not in header  # the shard files themselves key the datasets cache
-    (copy / "README.md").write_text(text)
-    ds = datasets.load_dataset(str(copy), split="train")
-    assert ds.features == FEATURES and len(ds) == read_manifest(copy)["counts"]["total"]

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from curate.errors import UserError
-from curate.recipe import CelebASource
 from curate.sources import celeba
+from curate.sources.celeba import CelebASource
 
 ATTRS = [
     "5_o_Clock_Shadow",

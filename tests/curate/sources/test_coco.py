@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from curate.errors import UserError
-from curate.recipe import CocoSource
 from curate.sources import coco
+from curate.sources.coco import CocoSource
 from curate.sources.common import xywh_to_xyxy
 from tests.support.corpus import check_demo_source, write_jpeg, write_truncated_jpeg
 

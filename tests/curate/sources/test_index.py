@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import types
 
 import polars as pl
 
-from curate.recipe import CocoSource
 from curate.sources import index as index_mod
+from curate.sources.coco import CocoSource
+from curate.sources.registry import SourceKind
 from curate.sources.tables import SourceTables, from_rows, quarantine_row
 
 
@@ -21,14 +21,14 @@ def fake_reader(calls):
         q = from_rows("quarantine", [quarantine_row(name, "index", 7, "bbox_nan")])
         return SourceTables(name, "coco", {"images": images, "quarantine": q})
 
-    return types.SimpleNamespace(read=read, input_files=lambda spec: [spec.annotations], CACHE_VERSION=1)
+    return SourceKind("coco", CocoSource, read=read, input_files=lambda spec: [spec.annotations])
 
 
 def test_cache_reuse_and_invalidation(tmp_path, monkeypatch):
     ann = tmp_path / "ann.json"
     ann.write_text('{"images": []}')
     calls = []
-    monkeypatch.setattr(index_mod, "_reader", lambda kind: fake_reader(calls))
+    monkeypatch.setattr(index_mod, "source_kind", lambda kind: fake_reader(calls))
     spec = CocoSource(kind="coco", annotations=ann, images=tmp_path)
     cache = tmp_path / "cache"
 
@@ -49,7 +49,7 @@ def test_cache_reuse_and_invalidation(tmp_path, monkeypatch):
 
 
 def test_fingerprint_ignores_paths_and_mtime(tmp_path, monkeypatch):
-    monkeypatch.setattr(index_mod, "_reader", lambda kind: fake_reader([]))
+    monkeypatch.setattr(index_mod, "source_kind", lambda kind: fake_reader([]))
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()
     (a / "ann.json").write_text("same")
@@ -65,7 +65,7 @@ def test_damaged_cache_entry_is_rebuilt(tmp_path, monkeypatch):
     ann = tmp_path / "ann.json"
     ann.write_text("{}")
     calls = []
-    monkeypatch.setattr(index_mod, "_reader", lambda kind: fake_reader(calls))
+    monkeypatch.setattr(index_mod, "source_kind", lambda kind: fake_reader(calls))
     spec = CocoSource(kind="coco", annotations=ann, images=tmp_path)
     index_mod.index_source("coco", spec, cache_dir=tmp_path / "c")
     for f in (tmp_path / "c").rglob("images.parquet"):
@@ -130,3 +130,13 @@ def test_build_and_index_summaries_warn_about_a_source_that_supplies_nothing(tmp
     assert any(n.startswith(want) for n in read_manifest(out)["plan"]["notes"])
     assert main(["index", str(recipe)]) == 0
     assert "warning: source 'subjects200k' supplies nothing to ict_single" in capsys.readouterr().out
+
+
+def test_reader_without_a_quarantine_table_gets_an_empty_one(tmp_path, monkeypatch):
+    ann = tmp_path / "ann.json"
+    ann.write_text("{}")
+    kind = fake_reader([])
+    plain = SourceKind("coco", CocoSource, read=lambda n, s: SourceTables(n, "coco", {}), input_files=kind.input_files)
+    monkeypatch.setattr(index_mod, "source_kind", lambda k: plain)
+    st = index_mod.index_source("coco", CocoSource(kind="coco", annotations=ann, images=tmp_path), use_cache=False)
+    assert st.quarantine.height == 0 and index_mod.bad_fraction(st) == 0.0

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from curate.errors import UserError
-from curate.recipe import Objects365Source
 from curate.sources import objects365
+from curate.sources.objects365 import Objects365Source
 from tests.support.corpus import write_jpeg, write_truncated_jpeg
 
 CATEGORIES = [

@@ -16,8 +16,8 @@ from PIL import Image
 
 from curate import imageio
 from curate.errors import UserError
-from curate.recipe import RefCOCOSource
 from curate.sources import refcoco
+from curate.sources.refcoco import RefCOCOSource
 
 CATS = [{"id": 1, "name": "person", "supercategory": "person"}, {"id": 18, "name": "dog", "supercategory": "animal"}]
 IMAGES = {9: (640, 480), 25: (500, 375), 30: (400, 400)}

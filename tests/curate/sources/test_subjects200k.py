@@ -15,8 +15,8 @@ from PIL import Image
 
 from curate import imageio
 from curate.errors import UserError
-from curate.recipe import Subjects200KSource
 from curate.sources import subjects200k
+from curate.sources.subjects200k import Subjects200KSource
 
 FEATURES = datasets.Features(
     {
