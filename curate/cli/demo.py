@@ -36,8 +36,10 @@ def demo(
         raise UserError(f"--workers must be at least 1, got {workers}")
     if not DEMO_RECIPE.is_file():
         raise UserError(f"demo recipe not found at {DEMO_RECIPE}; run repic demo from a clone of the repository")
+    from curate.materialize.guards import make_folder
+
     console = Console(highlight=False)
-    out = out.resolve()
+    out = make_folder(out.resolve())
     corpus = out / "corpus"
     console.print(f"[bold]1/4[/] generating the demo corpus in {corpus}")
     roots = generate_corpus(corpus, seed=seed, size=size)

@@ -26,9 +26,11 @@ from pathlib import Path
 from curate import progress
 from curate.errors import BuildFailed, UserError
 from curate.fileio import atomic_write_text, sha256_file
+from curate.materialize import guards
 from curate.materialize import manifest as mf
 from curate.materialize.crops import crop_jobs, image_keys, run_crop_job
 from curate.materialize.executor import frozen_heap, make_executor
+from curate.materialize.lock import build_lock
 from curate.materialize.shards import (
     PartSpec,
     materialize_part,
@@ -247,11 +249,27 @@ def _finish_presentation(build_dir: Path, log) -> None:
 
 
 def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: int | None = None, log=_log) -> Path:
-    """Build the mixture a recipe describes; returns the build folder."""
+    """Build the mixture a recipe describes; returns the build folder.
+
+    The build holds the folder's lock (:mod:`curate.materialize.lock`) throughout; a full disk, here or in a
+    worker, stops it with one line (BuildFailed) and a rerun resumes.
+    """
     recipe = load_recipe(recipe_path)
     if recipe.mixture is None:
         raise UserError(f"{recipe_path}: the recipe has no 'mixture' section, so there is nothing to build")
     build_dir = build_dir_for(recipe, Path(out_dir))
+    guards.make_folder(build_dir.parent)
+    with build_lock(build_dir):
+        try:
+            return _build_locked(recipe, build_dir, workers, log)
+        except Exception as exc:
+            full = guards.disk_full(exc)
+            if full is None or isinstance(exc, UserError):
+                raise
+            raise guards.disk_full_error(full, build_dir) from None
+
+
+def _build_locked(recipe: Recipe, build_dir: Path, workers: int | None, log) -> Path:
     rhash = recipe_hash(recipe)
     if (build_dir / mf.MANIFEST).exists():
         old = mf.read_manifest(build_dir)
@@ -260,6 +278,7 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
                 f"{build_dir} already holds a different build of {recipe.name} {recipe.version}; bump the version or use another --out"
             )
         shutil.rmtree(build_dir / ".work", ignore_errors=True)  # a kill after the manifest, before the clean-up
+        guards.remove_temporary_files(build_dir)  # e.g. a kill while the card was written
         problems = mf.verify_build(build_dir)
         if problems:
             raise UserError(f"{build_dir} is complete but modified ({problems[0]}); remove it to rebuild")
@@ -281,6 +300,7 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
             log(f"timing: index+plan {time.perf_counter() - t:.2f} s")
         else:
             log(f"resuming the unfinished build in {build_dir} (same recipe and sources)")
+        guards.check_plan(recipe.quality, state, work, build_dir)
         by_part = [read_plans(work / "plans" / f"part-{i:05d}.jsonl") for i in range(state["n_parts"])]
         plans = [p for part in by_part for p in part]
         t = time.perf_counter()
@@ -304,6 +324,12 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
             f"{dropped} of {state['n_plans']} planned examples could not be materialized "
             f"({dropped / state['n_plans']:.1%} > quality.max_bad_fraction {recipe.quality.max_bad_fraction:.1%}); see {q_path}"
         )
+    built = mf.counts(metas)["by_task"]
+    short = guards.check_shortfalls(
+        recipe.quality, state["plan_stats"]["task_requested"], built, stage="built", see=q_path
+    )
+    for line in guards.shortfall_lines(short):
+        log(line)
     n = len(metas)
     known = {}
     (build_dir / "data").mkdir(parents=True, exist_ok=True)
@@ -313,6 +339,7 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
         src.replace(build_dir / rel)
         known[rel] = {"sha256": m["sha256"], "size": m["size"], "rows": m["rows"]}
     atomic_write_text(build_dir / "recipe.yaml", resolved_yaml(recipe))
+    guards.remove_temporary_files(build_dir)  # left by killed runs (we hold the lock: nobody else writes here)
     files = mf.files_section(build_dir, known)
     manifest = mf.build_manifest(
         recipe,
@@ -328,6 +355,7 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
     log(f"timing: manifest {time.perf_counter() - t:.2f} s")
     t = time.perf_counter()
     _finish_presentation(build_dir, log)
+    guards.remove_temporary_files(build_dir)
     log(f"timing: preview+card {time.perf_counter() - t:.2f} s")
     log(f"built {manifest['counts']['total']} examples in {n} shard(s): {build_dir}")
     return build_dir

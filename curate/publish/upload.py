@@ -17,6 +17,7 @@ from pathlib import Path
 
 from curate import progress
 from curate.errors import UserError
+from curate.materialize.lock import refuse_if_in_use
 from curate.publish.refs import MANIFEST, REPO_ID_RE, hub_error, load_build, read_manifest
 from curate.report.card import CHART, PREVIEW, render_card
 
@@ -170,7 +171,8 @@ def publish(
         raise UserError(f"bad repo id {repo_id!r}: expected ORG/NAME")
     if files_per_commit < 8:
         raise UserError("--files-per-commit must be at least 8")
-    manifest = load_build(build_dir, verify=True)
+    refuse_if_in_use(build_dir)  # a build is writing it: "build folder X is in use by process N"
+    manifest = load_build(build_dir, verify=True)  # refuses modified builds and leftover temporary files
     _check_shards(build_dir, manifest, max_shard_bytes)
     if not get_token():
         raise UserError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
