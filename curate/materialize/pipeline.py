@@ -248,13 +248,20 @@ def _finish_presentation(build_dir: Path, log) -> None:
     atomic_write_text(build_dir / "README.md", text)
 
 
-def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: int | None = None, log=_log) -> Path:
-    """Build the mixture a recipe describes; returns the build folder.
+def build(
+    recipe_path: str | Path,
+    out_dir: str | Path = "builds",
+    *,
+    workers: int | None = None,
+    log=_log,
+    overrides: dict | None = None,
+) -> Path:
+    """Build the mixture a recipe describes (``overrides``: top-level recipe sections); returns the build folder.
 
     The build holds the folder's lock (:mod:`curate.materialize.lock`) throughout; a full disk, here or in a
     worker, stops it with one line (BuildFailed) and a rerun resumes.
     """
-    recipe = load_recipe(recipe_path)
+    recipe = load_recipe(recipe_path, overrides=overrides)
     if recipe.mixture is None:
         raise UserError(f"{recipe_path}: the recipe has no 'mixture' section, so there is nothing to build")
     build_dir = build_dir_for(recipe, Path(out_dir))
