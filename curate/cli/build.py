@@ -30,7 +30,28 @@ def build(
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
     build_dir = run_build(recipe, out, workers=workers)
-    _console().print(f"build: {build_dir}")
+    console = _console()
+    table = shortfall_table(build_dir)
+    if table is not None:
+        console.print(table)
+    console.print(f"build: {build_dir}")
+
+
+def shortfall_table(build_dir: Path) -> Table | None:
+    """Tasks that got fewer examples than the recipe asked for (task, asked, built), from the manifest; None if none."""
+    from curate.materialize.guards import shortfalls
+    from curate.materialize.manifest import read_manifest
+
+    manifest = read_manifest(build_dir)
+    short = shortfalls((manifest.get("plan") or {}).get("task_requested") or {}, manifest["counts"]["by_task"])
+    if not short:
+        return None
+    t = Table(title="Shortfalls: tasks with fewer examples than the recipe asked for")
+    for col in ("task", "asked", "built", "built share"):
+        t.add_column(col, justify="left" if col == "task" else "right")
+    for task, asked, got in short:
+        t.add_row(task, str(asked), str(got), f"{got / asked:.1%}")
+    return t
 
 
 def composition_tables(comp: dict) -> list[Table]:
@@ -74,11 +95,13 @@ def inspect(
     per_task: int = typer.Option(3, "--per-task", help="Examples per task on the contact sheet."),
 ) -> None:
     """Print a build's composition and write a contact sheet of examples per task."""
+    from curate.materialize.lock import refuse_if_in_use
     from curate.materialize.manifest import verify_build
     from curate.report.inspect import composition, write_contact_sheet
 
     if not build_dir.is_dir():
         raise UserError(f"not a folder: {build_dir}")
+    refuse_if_in_use(build_dir)
     if per_task < 1:
         raise UserError(f"--per-task must be at least 1, got {per_task}")
     console = _console()
@@ -102,10 +125,12 @@ def export(
     ),
 ) -> None:
     """Export a build in another trainer's format."""
+    from curate.materialize.lock import refuse_if_in_use
     from curate.report.export import export_build
 
     if not build_dir.is_dir():
         raise UserError(f"not a folder: {build_dir}")
+    refuse_if_in_use(build_dir)
     path = export_build(build_dir, out, fmt=fmt)
     _console().print(f"exported: {path}")
 

@@ -11,6 +11,7 @@ from rich.console import Console
 from curate.errors import UserError
 
 DEMO_RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "demo.yaml"
+TINY_TOTAL = 48  # the tiny corpus supplies every task of the demo proportions in full up to this total
 
 
 def demo(
@@ -20,7 +21,9 @@ def demo(
     workers: int = typer.Option(
         None, "--workers", "-w", help="Worker processes (default: the demo recipe's runtime.workers)."
     ),
-    size: str = typer.Option("demo", "--size", help="Corpus size: demo or tiny."),
+    size: str = typer.Option(
+        "demo", "--size", help=f"Corpus size: demo or tiny (tiny builds {TINY_TOTAL} examples instead of 200)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the generated corpus."),
 ) -> None:
     """Generate a small corpus in all five native formats, then index, build, inspect and export it."""
@@ -36,14 +39,22 @@ def demo(
         raise UserError(f"--workers must be at least 1, got {workers}")
     if not DEMO_RECIPE.is_file():
         raise UserError(f"demo recipe not found at {DEMO_RECIPE}; run repic demo from a clone of the repository")
+    from curate.materialize.guards import make_folder
+
     console = Console(highlight=False)
-    out = out.resolve()
+    out = make_folder(out.resolve())
     corpus = out / "corpus"
     console.print(f"[bold]1/4[/] generating the demo corpus in {corpus}")
     roots = generate_corpus(corpus, seed=seed, size=size)
     os.environ["REPIC_DEMO_CORPUS"] = str(corpus)
     console.print(f"[bold]2/4[/] building {DEMO_RECIPE.name} (index, plan, crops, shards)")
-    build_dir = build(DEMO_RECIPE, out / "builds", workers=workers)
+    overrides = None
+    if size == "tiny":  # the demo total (200) would fall short on the tiny corpus: build what it supplies in full
+        from curate.recipe import load_recipe
+
+        mixture = load_recipe(DEMO_RECIPE, check_paths=False).mixture.model_dump()
+        overrides = {"mixture": {**mixture, "total": TINY_TOTAL}}
+    build_dir = build(DEMO_RECIPE, out / "builds", workers=workers, overrides=overrides)
     console.print("[bold]3/4[/] composition")
     for table in composition_tables(composition(build_dir)):
         console.print(table)

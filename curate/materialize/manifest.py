@@ -7,8 +7,9 @@ itself, the presentation files (``README.md``, ``preview.png`` and the
 card's ``composition.png``), which may be regenerated without changing the
 data, and ``recipe.resolved.yaml`` (the resolved recipe with this machine's
 paths: kept local, never published; ``recipe.yaml`` is the recipe as written).
-:func:`verify_build` compares a build folder with its manifest; a build
-with problems is "modified" and must not be published.
+:func:`verify_build` compares a build folder with its manifest (and finds
+temporary files of interrupted writes); a build with problems is "modified"
+and must not be published.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from curate.errors import UserError
-from curate.fileio import atomic_write_json, sha256_file
+from curate.fileio import atomic_write_json, sha256_file, temporary_files
 from curate.provenance import library_versions, toolkit_info
 
 FORMAT = "repic-build/1"
@@ -176,6 +177,12 @@ def verify_build(build_dir: str | Path) -> list[str]:
             problems.append(f"{rel}: not in the manifest")
     if (build_dir / ".work").exists():
         problems.append(".work: leftover resume state (the build did not finish cleanly)")
+    for p in temporary_files(build_dir):
+        rel = p.relative_to(build_dir)
+        if rel.parts[0] != ".work":
+            problems.append(
+                f"{rel.as_posix()}: temporary file of an interrupted write (rerun `repic build` to clean it)"
+            )
     return problems
 
 

@@ -27,12 +27,16 @@ import time
 from itertools import accumulate
 from pathlib import Path
 
+import yaml
+
 from curate import progress
 from curate.errors import BuildFailed, UserError
 from curate.fileio import atomic_write_bytes, atomic_write_text, sha256_file
+from curate.materialize import guards
 from curate.materialize import manifest as mf
 from curate.materialize.crops import crop_jobs, image_keys, run_crop_job
 from curate.materialize.executor import frozen_heap, make_executor
+from curate.materialize.lock import build_lock
 from curate.materialize.shards import (
     PartSpec,
     materialize_part,
@@ -254,14 +258,47 @@ def _finish_presentation(build_dir: Path) -> None:
     atomic_write_text(build_dir / "README.md", render_card(build_dir, local=True))
 
 
-def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: int | None = None, log=_log) -> Path:
-    """Build the mixture a recipe describes; returns the build folder."""
-    recipe = load_recipe(recipe_path)
+def build(
+    recipe_path: str | Path,
+    out_dir: str | Path = "builds",
+    *,
+    workers: int | None = None,
+    log=_log,
+    overrides: dict | None = None,
+) -> Path:
+    """Build the mixture a recipe describes (``overrides``: top-level recipe sections); returns the build folder.
+
+    The build holds the folder's lock (:mod:`curate.materialize.lock`) throughout; a full disk, here or in a
+    worker, stops it with one line (BuildFailed) and a rerun resumes.
+    """
+    recipe = load_recipe(recipe_path, overrides=overrides)
     if recipe.mixture is None:
         raise UserError(f"{recipe_path}: the recipe has no 'mixture' section, so there is nothing to build")
     build_dir = build_dir_for(recipe, Path(out_dir))
+    guards.make_folder(build_dir.parent)
+    as_written = _as_written(Path(recipe_path), overrides)
+    with build_lock(build_dir):
+        try:
+            return _build_locked(recipe, as_written, build_dir, workers, log)
+        except Exception as exc:
+            full = guards.disk_full(exc)
+            if full is None or isinstance(exc, UserError):
+                raise
+            raise guards.disk_full_error(full, build_dir) from None
+
+
+def _as_written(path: Path, overrides: dict | None) -> bytes:
+    """The recipe as its author wrote it (``${VAR}`` forms kept: no local paths, no secrets), published as
+    recipe.yaml; with overrides, the file's sections with those replaced (comments are then lost)."""
+    data = path.read_bytes()
+    if not overrides:
+        return data
+    raw = yaml.safe_load(data.decode("utf-8"))  # load_recipe already checked the file
+    return yaml.safe_dump({**raw, **overrides}, sort_keys=False, allow_unicode=True).encode("utf-8")
+
+
+def _build_locked(recipe: Recipe, as_written: bytes, build_dir: Path, workers: int | None, log) -> Path:
     rhash = recipe_hash(recipe)
-    as_written = Path(recipe_path).read_bytes()  # published as recipe.yaml: no local paths, no secrets
     if (build_dir / mf.MANIFEST).exists():
         old = mf.read_manifest(build_dir)
         if old.get("recipe_hash") != rhash:
@@ -269,6 +306,7 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
                 f"{build_dir} already holds a different build of {recipe.name} {recipe.version}; bump the version or use another --out"
             )
         shutil.rmtree(build_dir / ".work", ignore_errors=True)  # a kill after the manifest, before the clean-up
+        guards.remove_temporary_files(build_dir)  # e.g. a kill while the card was written
         problems = mf.verify_build(build_dir)
         if problems:
             raise UserError(f"{build_dir} is complete but modified ({problems[0]}); remove it to rebuild")
@@ -290,6 +328,7 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
             log(f"timing: index+plan {time.perf_counter() - t:.2f} s")
         else:
             log(f"resuming the unfinished build in {build_dir} (same recipe and sources)")
+        guards.check_plan(recipe.quality, state, work, build_dir)
         by_part = [read_plans(work / "plans" / f"part-{i:05d}.jsonl") for i in range(state["n_parts"])]
         plans = [p for part in by_part for p in part]
         t = time.perf_counter()
@@ -313,6 +352,12 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
             f"{dropped} of {state['n_plans']} planned examples could not be materialized "
             f"({dropped / state['n_plans']:.1%} > quality.max_bad_fraction {recipe.quality.max_bad_fraction:.1%}); see {q_path}"
         )
+    built = mf.counts(metas)["by_task"]
+    short = guards.check_shortfalls(
+        recipe.quality, state["plan_stats"]["task_requested"], built, stage="built", see=q_path
+    )
+    for line in guards.shortfall_lines(short):
+        log(line)
     n = len(metas)
     known = {}
     (build_dir / "data").mkdir(parents=True, exist_ok=True)
@@ -323,6 +368,7 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
         known[rel] = {"sha256": m["sha256"], "size": m["size"], "rows": m["rows"]}
     atomic_write_bytes(build_dir / mf.RECIPE, as_written)
     atomic_write_text(build_dir / mf.RESOLVED_RECIPE, resolved_yaml(recipe))
+    guards.remove_temporary_files(build_dir)  # left by killed runs (we hold the lock: nobody else writes here)
     files = mf.files_section(build_dir, known)
     manifest = mf.build_manifest(
         recipe,
@@ -338,6 +384,7 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
     log(f"timing: manifest {time.perf_counter() - t:.2f} s")
     t = time.perf_counter()
     _finish_presentation(build_dir)
+    guards.remove_temporary_files(build_dir)
     log(f"timing: preview+card {time.perf_counter() - t:.2f} s")
     log(f"built {manifest['counts']['total']} examples in {n} shard(s): {build_dir}")
     return build_dir

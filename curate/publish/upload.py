@@ -28,6 +28,7 @@ from pathlib import Path
 from curate import progress
 from curate.errors import UserError
 from curate.fileio import sha256_file
+from curate.materialize.lock import refuse_if_in_use
 from curate.materialize.manifest import count_problems
 from curate.publish.refs import MANIFEST, REPO_ID_RE, hub_error, load_build, read_manifest
 from curate.report.card import CHART, PREVIEW, render_card
@@ -198,7 +199,8 @@ def publish(
         raise UserError(f"bad repo id {repo_id!r}: expected ORG/NAME")
     if files_per_commit < 8:
         raise UserError("--files-per-commit must be at least 8")
-    manifest = load_build(build_dir, verify=True)
+    refuse_if_in_use(build_dir)  # a build is writing it: "build folder X is in use by process N"
+    manifest = load_build(build_dir, verify=True)  # refuses modified builds and leftover temporary files
     digest = sha256_file(build_dir / MANIFEST)
     _check_counts(build_dir, manifest)
     _check_shards(manifest, max_shard_bytes)

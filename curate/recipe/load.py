@@ -10,7 +10,9 @@ paths are resolved against the recipe file's folder.
 
 The content hash (:func:`recipe_hash`) covers everything that can change the
 output. It ignores comments, formatting and key order, the ``runtime`` section
-(workers, cache folder) and local source paths: the data behind a path is
+(workers, cache folder), the shortfall settings ``quality.min_task_fraction`` and
+``quality.allow_shortfall`` (they decide whether a build is produced, not its
+bytes) and local source paths: the data behind a path is
 fingerprinted separately (size, mtime, content sample) in the build manifest,
 so the same recipe run on two machines has one hash. Hub sources keep their
 ``repo@revision`` in the hash.
@@ -144,9 +146,14 @@ def load_recipe(path: str | Path, *, check_paths: bool = True, overrides: dict |
     return recipe
 
 
+# Quality settings that decide whether a build is produced, not what it holds (recipes hashed before they
+# existed keep their hash).
+UNHASHED_QUALITY = ("min_task_fraction", "allow_shortfall")
+
+
 def hashable_view(recipe: Recipe) -> dict:
     """The part of the recipe that can change the output, as plain JSON data."""
-    data = recipe.model_dump(mode="json", exclude={"runtime"})
+    data = recipe.model_dump(mode="json", exclude={"runtime": True, "quality": set(UNHASHED_QUALITY)})
     for name, src in data["sources"].items():
         # only where the data lives is local: a non-path value under the same key name (CelebA's
         # ``images: aligned|wild``) changes the output and stays in the hash

@@ -189,6 +189,11 @@ class Quality(_Model):
         description="Source images with more pixels (width x height, from the header) are quarantined as "
         "image_too_large instead of being decoded; 0: no limit.",
     )
+    # The two shortfall settings decide whether a build is produced, never its bytes: left out of the hash.
+    min_task_fraction: float = Field(
+        0.9, ge=0, le=1, description="Fail when a task gets less than this fraction of the examples it asked for."
+    )
+    allow_shortfall: bool = Field(False, description="Build even when a task falls below min_task_fraction.")
 
 
 class Output(_Model):
