@@ -17,6 +17,7 @@ order in which workers finish.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
@@ -28,7 +29,7 @@ from curate.errors import BuildFailed, UserError
 from curate.fileio import atomic_write_text, sha256_file
 from curate.materialize import manifest as mf
 from curate.materialize.crops import crop_jobs, image_keys, run_crop_job
-from curate.materialize.executor import frozen_heap, make_executor
+from curate.materialize.executor import frozen_heap, make_executor, map_resumed
 from curate.materialize.shards import (
     PartSpec,
     materialize_part,
@@ -189,7 +190,7 @@ def _crop(
         log(f"resumed: {done} of {len(jobs)} crop jobs already done")
     merged = {"images": {}, "failed": {}, "excluded": set(), "decoded": 0}
     with progress.bar("Cropping", total=len(jobs)) as advance:
-        for res in executor.map(run_crop_job, jobs):
+        for res in map_resumed(executor, run_crop_job, jobs, lambda j: Path(j.result_path).exists()):
             merged["images"].update((k, [*v, res["index"]]) for k, v in res["images"].items())
             merged["failed"].update(res["failed"])
             merged["excluded"].update(res["excluded"])
@@ -225,7 +226,8 @@ def _parts(
         log(f"resumed: {done} of {len(specs)} shards already done (not redone)")
     metas = []
     with progress.bar("Writing shards", total=len(specs)) as advance:
-        for meta in executor.map(materialize_part, specs):
+        committed = lambda s: Path(s.meta_path).exists() and Path(s.out_path).exists()  # noqa: E731
+        for meta in map_resumed(executor, materialize_part, specs, committed):
             metas.append(meta)
             advance()
     return metas
@@ -246,9 +248,22 @@ def _finish_presentation(build_dir: Path, log) -> None:
     atomic_write_text(build_dir / "README.md", text)
 
 
-def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: int | None = None, log=_log) -> Path:
-    """Build the mixture a recipe describes; returns the build folder."""
+def build(
+    recipe_path: str | Path,
+    out_dir: str | Path = "builds",
+    *,
+    workers: int | None = None,
+    executor: str | None = None,
+    ray_address: str | None = None,
+    log=_log,
+) -> Path:
+    """Build the mixture a recipe describes; returns the build folder.
+
+    ``executor``/``ray_address`` (default: the recipe's ``runtime``) choose where the crop and shard
+    jobs run: ``local`` (this machine's process pool) or ``ray`` (see :mod:`curate.materialize.ray_executor`).
+    """
     recipe = load_recipe(recipe_path)
+    out_dir = os.path.abspath(out_dir)  # workers elsewhere (Ray) have another working directory
     if recipe.mixture is None:
         raise UserError(f"{recipe_path}: the recipe has no 'mixture' section, so there is nothing to build")
     build_dir = build_dir_for(recipe, Path(out_dir))
@@ -273,7 +288,10 @@ def build(recipe_path: str | Path, out_dir: str | Path = "builds", *, workers: i
     state = _load_state(work, rhash, _fingerprints_only(source_fingerprints(recipe)))
     if state is not None and state["exclude_hashes"] != sorted(exclusion_hashes(recipe)):
         state = None  # the evaluation images behind exclude.paths changed: plan again
-    with make_executor(workers if workers is not None else recipe.runtime.workers) as executor:
+    kind, address = executor or recipe.runtime.executor, ray_address or recipe.runtime.ray_address
+    with make_executor(workers if workers is not None else recipe.runtime.workers, kind, address) as executor:
+        if hasattr(executor, "check_nodes"):  # a cluster: every node must see the sources and the build folder
+            executor.check_nodes(build_dir, recipe)
         executor.warm()  # workers start while this process indexes and plans
         t = time.perf_counter()
         if state is None:
