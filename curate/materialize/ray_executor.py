@@ -23,8 +23,11 @@ Ray is an optional extra (``pip install -e ".[ray]"``), imported only here.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import socket
+import sys
+import types
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -39,7 +42,20 @@ MAX_RETRIES = 3  # Ray Core's default for system failures
 LOOPBACK = ("127.0.0.1", "localhost")
 
 
-def import_ray():
+def _is_loopback(address: str | None) -> bool:
+    return address is None or address.rsplit(":", 1)[0] in LOOPBACK
+
+
+def import_ray(address: str | None = None):
+    """``import ray``, or a one-line UserError naming the extra.
+
+    For a private local Ray or a cluster on 127.0.0.1 (``address`` None or loopback), Ray is told to keep to
+    loopback (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``; Ray reads it once, at import): otherwise it binds every
+    interface and rewrites 127.0.0.1 to the host's routable address. A remote cluster needs the default (the
+    driver must advertise an address the other nodes can reach).
+    """
+    if "ray" not in sys.modules and _is_loopback(address):
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ModuleNotFoundError as exc:
@@ -114,6 +130,10 @@ def source_paths(recipe) -> list[str]:
     return paths
 
 
+def _call(fn: Callable[[T], R], item: T) -> R:
+    return fn(item)
+
+
 def _warm_worker(_: int = 0) -> int:
     from curate.materialize.executor import _import_stage_modules, tune_malloc
 
@@ -131,15 +151,14 @@ class RayExecutor:
     """
 
     def __init__(self, address: str | None = None, *, num_cpus: int | None = None, max_retries: int = MAX_RETRIES):
-        ray = import_ray()
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        ray = import_ray(address)
         self._ray = ray
         self.max_retries = max_retries
-        address = address or os.environ.get("RAY_ADDRESS") or None
         self.owns = not ray.is_initialized()
         if self.owns:
             if address is None:
-                # a private Ray on this machine: loopback listeners only, no dashboard, no usage reporting
-                os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+                # a private Ray on this machine: no dashboard, no usage reporting
                 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
                 ray.init(
                     address="local",
@@ -149,8 +168,6 @@ class RayExecutor:
                     configure_logging=False,
                 )
             else:
-                if address.rsplit(":", 1)[0] in LOOPBACK:
-                    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # keep 127.0.0.1 as it is
                 try:
                     ray.init(address=address, log_to_driver=False, configure_logging=False)
                 except ConnectionError as exc:
@@ -160,11 +177,15 @@ class RayExecutor:
         self._remote: dict[Callable, object] = {}
 
     def _task(self, fn: Callable, **options):
-        """``fn`` as a Ray task: retried after system failures only."""
-        remote = self._remote.get(fn)
-        if remote is None:
-            remote = self._remote[fn] = self._ray.remote(fn)
-        return remote.options(max_retries=self.max_retries, retry_exceptions=False, **options)
+        """``fn`` as a Ray task (called ``task.remote(item)``): retried after system failures only."""
+        if inspect.isfunction(fn):
+            remote = self._remote.get(fn)
+            if remote is None:
+                remote = self._remote[fn] = self._ray.remote(fn)
+            return remote.options(max_retries=self.max_retries, retry_exceptions=False, **options)
+        # another callable (a functools.partial, ...): Ray tasks must be functions, so call it through one
+        call = self._task(_call, **options)
+        return types.SimpleNamespace(remote=lambda item: call.remote(fn, item))
 
     def _alive_nodes(self) -> list[dict]:
         return [n for n in self._ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0]
