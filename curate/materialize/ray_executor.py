@@ -192,7 +192,7 @@ class RayExecutor:
 
     def warm(self, wait: bool = False) -> None:
         """Start a worker on every CPU and import the stage modules there."""
-        refs = [self._task(_warm_worker).remote(i) for i in range(self.workers)]
+        refs = [self._task(_warm_worker, scheduling_strategy="SPREAD").remote(i) for i in range(self.workers)]
         if wait:
             self._ray.get(refs)
 

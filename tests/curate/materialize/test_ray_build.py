@@ -120,7 +120,7 @@ def slow_part(marks: str, spec):
     """materialize_part, slowed down so that a node can be removed while shards are written."""
     with open(Path(marks) / "nodes.txt", "a") as f:
         f.write(ray.get_runtime_context().get_node_id() + "\n")
-    time.sleep(0.3)
+    time.sleep(0.5)
     return materialize_part(spec)
 
 
@@ -136,8 +136,11 @@ def test_two_nodes_a_killed_worker_and_a_removed_node_still_give_the_same_bytes(
     work = out / "repic-demo" / "1.0.0" / ".work"
     removed, stop = [], threading.Event()
 
-    def remove_second_node():  # once two shards are committed, mid-way through the shard stage
-        while not stop.is_set() and len(list(work.glob("parts/part-*.json"))) < 2:
+    def ran_on_both() -> bool:
+        return (marks / "nodes.txt").exists() and len(set((marks / "nodes.txt").read_text().split())) == 2
+
+    def remove_second_node():  # once both nodes ran jobs and two shards are committed: mid-way through the shards
+        while not stop.is_set() and (len(list(work.glob("parts/part-*.json"))) < 2 or not ran_on_both()):
             time.sleep(0.05)
         if not stop.is_set() and not (work.parent / "manifest.json").exists():
             cluster.remove_node(second, allow_graceful=False)
