@@ -213,8 +213,9 @@ class RayExecutor:
         try:
             nodes = self._alive_nodes()
             refs = [
-                self._task(probe_node, scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
-                .remote(str(probe), token, paths)
+                self._task(
+                    probe_node, scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
+                ).remote(str(probe), token, paths)
                 for n in nodes
             ]
             for node, report in zip(nodes, self._ray.get(refs)):

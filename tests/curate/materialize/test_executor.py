@@ -145,3 +145,24 @@ def test_frozen_heap_hands_objects_back_to_the_collector_even_after_an_error():
             assert gc.get_freeze_count() > before
             raise RuntimeError("boom")
     assert gc.get_freeze_count() == 0
+
+
+def test_the_ray_executor_without_the_extra_is_a_one_line_error(monkeypatch):
+    import sys
+
+    from curate.errors import UserError
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the ray extra were not installed
+    with pytest.raises(UserError, match=r'needs the optional "ray" extra: pip install -e "\.\[ray\]"'):
+        make_executor(2, "ray")
+
+
+def test_build_flags_are_checked_before_anything_runs(tmp_path, capsys):
+    from curate.cli import main
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("name: x\n")
+    assert main(["build", str(recipe), "--executor", "dask"]) == 2
+    assert "--executor must be one of local, ray" in capsys.readouterr().err
+    assert main(["build", str(recipe), "--executor", "local", "--ray-address", "127.0.0.1:1"]) == 2
+    assert "--ray-address needs --executor ray" in capsys.readouterr().err

@@ -65,7 +65,9 @@ def env():
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("ray-build")
-    return write_recipe(folder, tiny_corpus(folder / "corpus"), total=200, per_shard=6)  # the demo mixture, small shards
+    return write_recipe(
+        folder, tiny_corpus(folder / "corpus"), total=200, per_shard=6
+    )  # the demo mixture, small shards
 
 
 @pytest.fixture(scope="module")
