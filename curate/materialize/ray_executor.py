@@ -237,7 +237,7 @@ class RayExecutor:
         ray = self._ray
         task = self._task(fn)
         source = iter(enumerate(items))
-        running: dict = {}  # object ref -> (index, item)
+        running: dict = {}  # object ref -> item index
         done: dict[int, object] = {}  # finished, not yet yielded
         names: dict[int, str] = {}
         next_out = 0
