@@ -9,7 +9,9 @@ keeps Ray's listeners on 127.0.0.1.
 from __future__ import annotations
 
 import functools
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -64,10 +66,14 @@ def env():
 
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory) -> Path:
+    """The demo mixture with small shards, and one COCO photo declared an evaluation image (so the exclusion
+    hashing runs on the executor too)."""
     folder = tmp_path_factory.mktemp("ray-build")
-    return write_recipe(
-        folder, tiny_corpus(folder / "corpus"), total=200, per_shard=6
-    )  # the demo mixture, small shards
+    corpus = tiny_corpus(folder / "corpus")
+    (folder / "eval").mkdir()
+    photo = sorted((corpus / "coco" / "train2017").glob("*.jpg"))[0]
+    shutil.copy(photo, folder / "eval" / photo.name)
+    return write_recipe(folder, corpus, total=200, per_shard=6, exclude={"paths": [str(folder / "eval")]})
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +82,7 @@ def reference(recipe, tmp_path_factory) -> dict[str, bytes]:
     files = _files(out)
     assert len([n for n in files if n.startswith("data/")]) >= 8
     assert {"manifest.json", "quarantine.parquet"} <= set(files)
+    assert json.loads(files["manifest.json"])["excluded_eval_images"] >= 1
     return files
 
 
