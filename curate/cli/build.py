@@ -21,15 +21,36 @@ def build(
         Path("builds"), "--out", "-o", help="Output root; the build goes to OUT/<name>/<version>/."
     ),
     workers: int = typer.Option(
-        None, "--workers", "-w", help="Worker processes (default: the recipe's runtime.workers)."
+        None,
+        "--workers",
+        "-w",
+        help="Worker processes, or the CPUs of a private local Ray (default: the recipe's runtime.workers).",
+    ),
+    executor: str = typer.Option(
+        None,
+        "--executor",
+        "-e",
+        help="Where crop and shard jobs run: local (process pool) or ray (default: the recipe's runtime.executor).",
+    ),
+    ray_address: str = typer.Option(
+        None,
+        "--ray-address",
+        help="Ray cluster to run on (implies --executor ray; default: RAY_ADDRESS, else a private local Ray).",
     ),
 ) -> None:
     """Build the instruction mixture RECIPE describes (resumable; rerun to continue an interrupted build)."""
+    from curate.materialize.executor import EXECUTORS
     from curate.materialize.pipeline import build as run_build
 
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
-    build_dir = run_build(recipe, out, workers=workers)
+    if executor is not None and executor not in EXECUTORS:
+        raise UserError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if ray_address and executor == "local":
+        raise UserError("--ray-address needs --executor ray")
+    if ray_address:
+        executor = "ray"
+    build_dir = run_build(recipe, out, workers=workers, executor=executor, ray_address=ray_address)
     console = _console()
     table = shortfall_table(build_dir)
     if table is not None:

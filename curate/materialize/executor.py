@@ -7,11 +7,11 @@ functions of one picklable argument that write their own output files
 atomically and return a small JSON-able summary. Because of that, the same
 functions run unchanged on the in-process :class:`SerialExecutor`, on the
 local :class:`ProcessExecutor` (a spawn-based process pool, safe on every
-platform and with threaded libraries such as polars), or on a distributed
-engine: with Ray Data, for example, ``ray.data.from_items(items).map(fn)``
-(or ``ray.util.multiprocessing.Pool().imap``) on a shared filesystem is an
-executor with the same contract. Results never depend on the executor or the
-number of workers: each item's output is a function of the item alone.
+platform and with threaded libraries such as polars), or as Ray Core tasks on
+a cluster (:class:`curate.materialize.ray_executor.RayExecutor`, the ``ray``
+extra; the build folder and the sources on a shared filesystem). Results never
+depend on the executor or the number of workers: each item's output is a
+function of the item alone.
 """
 
 from __future__ import annotations
@@ -160,9 +160,36 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
-def make_executor(workers: int | None) -> SerialExecutor | ProcessExecutor:
-    """A serial executor for 1 worker, else a process pool (``None``: one per CPU)."""
+EXECUTORS = ("local", "ray")
+
+
+def make_executor(workers: int | None, kind: str = "local", address: str | None = None):
+    """The executor a build runs its stages on.
+
+    ``local``: a serial executor for 1 worker, else a process pool (``None``: one per CPU).
+    ``ray``: Ray tasks on the cluster at ``address`` (or ``RAY_ADDRESS``), else on a
+    private local Ray with ``workers`` CPUs (imports Ray only now).
+    """
     n = default_workers() if workers is None else workers
     if n < 1:
         raise ValueError("workers must be >= 1")
+    if kind == "ray":
+        from curate.materialize.ray_executor import RayExecutor
+
+        return RayExecutor(address, num_cpus=n)
+    if kind != "local":
+        raise ValueError(f"unknown executor {kind!r}: choose one of {', '.join(EXECUTORS)}")
     return SerialExecutor() if n == 1 else ProcessExecutor(n)
+
+
+def map_resumed(executor, fn: Callable[[T], R], items: list[T], committed: Callable[[T], bool]) -> Iterator[R]:
+    """``executor.map(fn, items)``, except that committed items are not sent to the workers.
+
+    For a committed item ``fn`` only reads back its saved result, so it runs here,
+    in this process, instead of costing a round trip to a worker (on a cluster:
+    a task). Results are yielded in input order, as from ``map``.
+    """
+    done = [committed(item) for item in items]
+    results = executor.map(fn, [item for item, d in zip(items, done) if not d])
+    for item, d in zip(items, done):
+        yield fn(item) if d else next(results)

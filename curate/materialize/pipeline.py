@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shutil
 import sys
 import time
@@ -35,7 +36,7 @@ from curate.fileio import atomic_write_bytes, atomic_write_text, sha256_file
 from curate.materialize import guards
 from curate.materialize import manifest as mf
 from curate.materialize.crops import crop_jobs, image_keys, run_crop_job
-from curate.materialize.executor import frozen_heap, make_executor
+from curate.materialize.executor import frozen_heap, make_executor, map_resumed
 from curate.materialize.lock import build_lock
 from curate.materialize.shards import (
     PartSpec,
@@ -209,7 +210,7 @@ def _crop(
         log(f"resumed: {done} of {len(jobs)} crop jobs already done")
     merged = {"images": {}, "failed": {}, "excluded": set(), "decoded": 0}
     with progress.bar("Cropping", total=len(jobs)) as advance:
-        for res in executor.map(run_crop_job, jobs):
+        for res in map_resumed(executor, run_crop_job, jobs, lambda j: Path(j.result_path).exists()):
             merged["images"].update(res.images)
             merged["failed"].update(res.failed)
             merged["excluded"].update(res.excluded)
@@ -243,7 +244,8 @@ def _parts(work: Path, part_keys: list[list[list[str]]], crops: dict, executor, 
         log(f"resumed: {done} of {len(specs)} shards already done (not redone)")
     metas = []
     with progress.bar("Writing shards", total=len(specs)) as advance:
-        for meta in executor.map(materialize_part, specs):
+        committed = lambda s: Path(s.meta_path).exists() and Path(s.out_path).exists()  # noqa: E731
+        for meta in map_resumed(executor, materialize_part, specs, committed):
             metas.append(meta)
             advance()
     return metas
@@ -263,23 +265,29 @@ def build(
     out_dir: str | Path = "builds",
     *,
     workers: int | None = None,
+    executor: str | None = None,
+    ray_address: str | None = None,
     log=_log,
     overrides: dict | None = None,
 ) -> Path:
     """Build the mixture a recipe describes (``overrides``: top-level recipe sections); returns the build folder.
 
-    The build holds the folder's lock (:mod:`curate.materialize.lock`) throughout; a full disk, here or in a
-    worker, stops it with one line (BuildFailed) and a rerun resumes.
+    ``executor``/``ray_address`` (default: the recipe's ``runtime``) choose where the crop and shard jobs run:
+    ``local`` (this machine's process pool) or ``ray`` (see :mod:`curate.materialize.ray_executor`). The build
+    holds the folder's lock (:mod:`curate.materialize.lock`) throughout; a full disk, here or in a worker, stops
+    it with one line (BuildFailed) and a rerun resumes.
     """
     recipe = load_recipe(recipe_path, overrides=overrides)
+    out_dir = os.path.abspath(out_dir)  # workers elsewhere (Ray) have another working directory
     if recipe.mixture is None:
         raise UserError(f"{recipe_path}: the recipe has no 'mixture' section, so there is nothing to build")
     build_dir = build_dir_for(recipe, Path(out_dir))
     guards.make_folder(build_dir.parent)
     as_written = _as_written(Path(recipe_path), overrides)
+    where = (executor or recipe.runtime.executor, ray_address or recipe.runtime.ray_address)
     with build_lock(build_dir):
         try:
-            return _build_locked(recipe, as_written, build_dir, workers, log)
+            return _build_locked(recipe, as_written, build_dir, workers, where, log)
         except Exception as exc:
             full = guards.disk_full(exc)
             if full is None or isinstance(exc, UserError):
@@ -297,7 +305,9 @@ def _as_written(path: Path, overrides: dict | None) -> bytes:
     return yaml.safe_dump({**raw, **overrides}, sort_keys=False, allow_unicode=True).encode("utf-8")
 
 
-def _build_locked(recipe: Recipe, as_written: bytes, build_dir: Path, workers: int | None, log) -> Path:
+def _build_locked(
+    recipe: Recipe, as_written: bytes, build_dir: Path, workers: int | None, where: tuple[str, str | None], log
+) -> Path:
     rhash = recipe_hash(recipe)
     if (build_dir / mf.MANIFEST).exists():
         old = mf.read_manifest(build_dir)
@@ -320,7 +330,9 @@ def _build_locked(recipe: Recipe, as_written: bytes, build_dir: Path, workers: i
     state = _load_state(work, rhash, _fingerprints_only(source_fingerprints(recipe)))
     if state is not None and state["exclude_hashes"] != sorted(exclusion_hashes(recipe)):
         state = None  # the evaluation images behind exclude.paths changed: plan again
-    with make_executor(workers if workers is not None else recipe.runtime.workers) as executor:
+    with make_executor(workers if workers is not None else recipe.runtime.workers, *where) as executor:
+        if hasattr(executor, "check_nodes"):  # a cluster: every node must see the sources and the build folder
+            executor.check_nodes(build_dir, recipe)
         executor.warm()  # workers start while this process indexes and plans
         t = time.perf_counter()
         if state is None:

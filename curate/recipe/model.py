@@ -205,6 +205,8 @@ class Runtime(_Model):
 
     workers: int = Field(1, ge=1)
     cache_dir: Path | None = None
+    executor: Literal["local", "ray"] = "local"  # where crop and shard jobs run (docs/cluster.md)
+    ray_address: str | None = None  # executor ray: the cluster to use (None: RAY_ADDRESS, else a private local Ray)
 
 
 class Recipe(_Model):

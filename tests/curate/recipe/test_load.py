@@ -84,9 +84,12 @@ def test_hash_ignores_formatting_workers_and_paths_but_not_content(layout, tmp_p
     reformatted = (
         "# a comment\n"
         + BASE.replace("{oct: 0.5, vlt: 0.5}", "\n    vlt: 0.5\n    oct: 0.5")
-        + "runtime:\n  workers: 8\n"
+        + "runtime:\n  workers: 8\n  executor: ray\n  ray_address: auto\n"
     )
+    assert load_recipe(write(layout, reformatted, "r2.yaml")).runtime.executor == "ray"
     assert recipe_hash(load_recipe(write(layout, reformatted, "r2.yaml"))) == h1
+    with pytest.raises(UserError, match="runtime.executor"):
+        load_recipe(write(layout, BASE + "runtime:\n  executor: dask\n", "r4.yaml"))
     other = tmp_path_factory.mktemp("elsewhere")
     (other / "ann.json").write_text("{}")
     (other / "imgs").mkdir()
