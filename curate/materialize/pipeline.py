@@ -36,14 +36,9 @@ from curate.materialize import manifest as mf
 from curate.materialize.crops import crop_jobs, image_keys, run_crop_job
 from curate.materialize.executor import frozen_heap, make_executor, map_resumed
 from curate.materialize.lock import build_lock
+from curate.materialize.parquet import row_schema, write_quarantine
 from curate.materialize.prepare import exclusion_hashes, fingerprints_only, load_state, plan_build
-from curate.materialize.shards import (
-    PartSpec,
-    materialize_part,
-    read_plans,
-    row_schema,
-    write_quarantine,
-)
+from curate.materialize.shards import PartSpec, materialize_part, read_plans
 from curate.plan.example import ExamplePlan
 from curate.recipe import Recipe, load_recipe, recipe_hash, resolved_yaml
 from curate.sources.common import source_roots

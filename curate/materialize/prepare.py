@@ -18,7 +18,7 @@ from curate import progress
 from curate.errors import BuildFailed
 from curate.fileio import atomic_write_text, sha256_file
 from curate.materialize import manifest as mf
-from curate.materialize.shards import write_quarantine
+from curate.materialize.parquet import write_quarantine
 from curate.recipe import Recipe
 from curate.sources.common import source_roots
 from curate.sources.index import bad_fraction
