@@ -46,7 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from curate.materialize.crops import crop_jobs, image_keys, plan_region, run_crop_job  # noqa: E402
 from curate.materialize.executor import frozen_heap, make_executor  # noqa: E402
-from curate.materialize.shards import PartSpec, materialize_part, row_schema  # noqa: E402
+from curate.materialize.parquet import row_schema  # noqa: E402
+from curate.materialize.shards import PartSpec, materialize_part  # noqa: E402
 from curate.plan.example import ExamplePlan, ImageRef  # noqa: E402
 from curate.recipe import Crops, ModelFrame  # noqa: E402
 

@@ -120,7 +120,7 @@ def check_shortfalls(quality, asked: dict[str, int], got: dict[str, int], *, sta
 
 def check_plan(quality, state: dict, work: Path, build_dir: Path) -> None:
     """Stop before any pixel work when the plan already falls short (quarantine.parquet written first)."""
-    from curate.materialize.shards import write_quarantine
+    from curate.materialize.parquet import write_quarantine
 
     stats, q_path = state["plan_stats"], build_dir / "quarantine.parquet"
     try:

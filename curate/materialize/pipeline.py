@@ -19,8 +19,6 @@ order in which workers finish.
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 import shutil
 import sys
@@ -32,25 +30,18 @@ import yaml
 
 from curate import progress
 from curate.errors import BuildFailed, UserError
-from curate.fileio import atomic_write_bytes, atomic_write_text, sha256_file
+from curate.fileio import atomic_write_bytes, atomic_write_text
 from curate.materialize import guards
 from curate.materialize import manifest as mf
 from curate.materialize.crops import crop_jobs, image_keys, run_crop_job
 from curate.materialize.executor import frozen_heap, make_executor, map_resumed
 from curate.materialize.lock import build_lock
-from curate.materialize.shards import (
-    PartSpec,
-    materialize_part,
-    read_plans,
-    row_schema,
-    write_quarantine,
-)
+from curate.materialize.parquet import row_schema, write_quarantine
+from curate.materialize.prepare import exclusion_hashes, fingerprints_only, load_state, plan_build
+from curate.materialize.shards import PartSpec, materialize_part, read_plans
 from curate.plan.example import ExamplePlan
 from curate.recipe import Recipe, load_recipe, recipe_hash, resolved_yaml
 from curate.sources.common import source_roots
-from curate.sources.index import bad_fraction
-
-STATE_FORMAT = "repic-build-state/1"
 
 
 def _log(msg: str) -> None:
@@ -59,137 +50,6 @@ def _log(msg: str) -> None:
 
 def build_dir_for(recipe: Recipe, out_dir: Path) -> Path:
     return Path(out_dir) / recipe.name / recipe.version
-
-
-def _fingerprints_only(fps: dict) -> dict:
-    return {name: fp["fingerprint"] for name, fp in fps.items()}
-
-
-def _load_state(work: Path, rhash: str, current_fps: dict) -> dict | None:
-    path = work / "state.json"
-    if not path.is_file():
-        return None
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return None
-    if (
-        state.get("format") != STATE_FORMAT
-        or state.get("recipe_hash") != rhash
-        or _fingerprints_only(state["sources"]) != current_fps
-    ):
-        return None
-    return state
-
-
-def exclusion_hashes(recipe: Recipe) -> set[str]:
-    """sha256 of every evaluation image: the recipe's hashes plus the files under its paths."""
-    hashes = set(recipe.exclude.hashes)
-    for root in recipe.exclude.paths:
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-        hashes.update(sha256_file(p) for p in files)
-    return hashes
-
-
-def hash_refs(refs: list[str], roots: tuple[str, ...] | None = None) -> list[str | None]:
-    """sha256 of each image reference's bytes (None when unreadable, or outside ``roots``: never opened);
-    a top-level stage function."""
-    import hashlib
-
-    from curate import imageio
-
-    out = []
-    for ref in refs:
-        try:
-            out.append(hashlib.sha256(imageio.read_bytes(ref, roots=roots)).hexdigest())
-        except Exception:  # unreadable images are the crop stage's business (quarantined there)
-            out.append(None)
-    return out
-
-
-def excluded_source_images(
-    tables: dict, hashes: set[str], executor, chunk: int = 256, roots: tuple[str, ...] | None = None
-) -> set[tuple[str, str]]:
-    """(source, image_id) of every source image whose bytes hash to an evaluation image's sha256."""
-    if not hashes:
-        return set()
-    keys, refs = [], []
-    for name, st in tables.items():
-        for image_id, path in st.images.select("image_id", "path").iter_rows():
-            keys.append((name, image_id))
-            refs.append(path)
-    chunks = [refs[i : i + chunk] for i in range(0, len(refs), chunk)]
-    digests = [
-        d
-        for part in progress.track(
-            executor.map(functools.partial(hash_refs, roots=roots), chunks), "Hashing source images", total=len(chunks)
-        )
-        for d in part
-    ]
-    return {k for k, d in zip(keys, digests) if d in hashes}
-
-
-def check_index_quality(recipe: Recipe, tables: dict, build_dir: Path) -> None:
-    """BuildFailed (after writing quarantine.parquet) when a source's bad-input fraction passes the recipe's limit."""
-    limit = recipe.quality.max_bad_fraction
-    bad = {name: bad_fraction(st) for name, st in tables.items()}
-    worst = max(bad, key=bad.get, default=None)
-    if worst is not None and bad[worst] > limit:
-        q = write_quarantine([st.quarantine for st in tables.values()], build_dir / "quarantine.parquet")
-        raise BuildFailed(
-            f"source {worst!r}: {bad[worst]:.1%} of its records are bad input, quarantined "
-            f"(> quality.max_bad_fraction {limit:.1%}); see {q}"
-        )
-
-
-def _plan(recipe: Recipe, work: Path, rhash: str, build_dir: Path, executor, log) -> dict:
-    """Index and plan; save the plan per shard and the state file (last)."""
-    from curate.plan.mixture import plan_mixture
-    from curate.sources.index import index_recipe, source_fingerprints, supply_warnings
-
-    for stale in (work, build_dir / "data"):  # no manifest yet: nothing here is a finished build
-        shutil.rmtree(stale, ignore_errors=True)
-    (work / "plans").mkdir(parents=True)
-    log(f"indexing {len(recipe.sources)} source(s)")
-    tables = index_recipe(recipe)
-    fps = source_fingerprints(recipe, tables)
-    index_q = [st.quarantine for st in tables.values()]
-    check_index_quality(recipe, tables, build_dir)  # raises BuildFailed after writing quarantine.parquet
-    warnings = [f"warning: {w}" for w in supply_warnings(recipe, tables)]
-    for w in warnings:
-        log(w)
-    hashes = exclusion_hashes(recipe)
-    excluded = excluded_source_images(tables, hashes, executor, roots=source_roots(recipe.sources))
-    if hashes:
-        log(f"excluding {len(excluded)} source image(s) that are evaluation images")
-    log(f"planning {recipe.mixture.total} examples")
-    result = plan_mixture(recipe, tables, excluded_images=excluded)
-    result.stats["notes"][:0] = warnings  # kept in the manifest's plan stats
-    plans = result.plans
-    per = recipe.output.examples_per_shard
-    n_parts = max(1, -(-len(plans) // per))
-    for i in range(n_parts):
-        chunk = plans[i * per : (i + 1) * per]
-        atomic_write_text(
-            work / "plans" / f"part-{i:05d}.jsonl",
-            "".join(json.dumps(p.to_json(), ensure_ascii=False, sort_keys=True) + "\n" for p in chunk),
-        )
-    write_quarantine([*index_q, result.quarantine], work / "pre_quarantine.parquet")
-    plan_fp = mf.sha256_of_files(sorted((work / "plans").glob("part-*.jsonl")))
-    state = {
-        "format": STATE_FORMAT,
-        "recipe_hash": rhash,
-        "sources": fps,
-        "n_plans": len(plans),
-        "n_parts": n_parts,
-        "plan_fingerprint": plan_fp,
-        "plan_stats": result.stats,
-        "exclude_hashes": sorted(hashes),
-        "excluded_images": len(excluded),
-    }
-    text = json.dumps(state, sort_keys=True, default=str)
-    atomic_write_text(work / "state.json", text)
-    return json.loads(text)  # exactly what a resumed build reads back
 
 
 def _crop(
@@ -327,7 +187,7 @@ def _build_locked(
     from curate.sources.index import source_fingerprints
 
     work = build_dir / ".work"
-    state = _load_state(work, rhash, _fingerprints_only(source_fingerprints(recipe)))
+    state = load_state(work, rhash, fingerprints_only(source_fingerprints(recipe)))
     if state is not None and state["exclude_hashes"] != sorted(exclusion_hashes(recipe)):
         state = None  # the evaluation images behind exclude.paths changed: plan again
     with make_executor(workers if workers is not None else recipe.runtime.workers, *where) as executor:
@@ -336,7 +196,7 @@ def _build_locked(
         executor.warm()  # workers start while this process indexes and plans
         t = time.perf_counter()
         if state is None:
-            state = _plan(recipe, work, rhash, build_dir, executor, log)
+            state = plan_build(recipe, work, rhash, build_dir, executor, log)
             log(f"timing: index+plan {time.perf_counter() - t:.2f} s")
         else:
             log(f"resuming the unfinished build in {build_dir} (same recipe and sources)")

@@ -33,7 +33,7 @@ import polars as pl
 
 from curate import imageio, progress
 from curate.errors import UserError
-from curate.plan.pairs import CelebAPairs
+from curate.plan.identity_pairs import CelebAPairs
 from curate.recipe.model import SourceSpecBase
 from curate.sources.common import check_image, safe_join, xywh_to_xyxy
 from curate.sources.registry import SourceKind, register

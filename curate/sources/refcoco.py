@@ -12,7 +12,7 @@ Image paths are ``<images folder>/<file_name of the image in instances.json>``
 (the original code's layout).
 
 ``layout: hf`` (Parquet shards, lmms-lab and jxu124 layouts) is read by
-:mod:`curate.sources.refcoco_hf`.
+:mod:`curate.sources.refcoco_hf`; ``layout: pickle`` by :mod:`curate.sources.refcoco_pickle`.
 
 Tables: ``referring`` (one row per sentence, expression = the normalised
 ``sent``), ``images`` and ``objects`` for the referred images and
@@ -32,13 +32,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from curate import imageio, progress
+from curate import imageio
 from curate.errors import UserError
 from curate.recipe.model import SourceSpecBase
-from curate.sources import safe_pickle
-from curate.sources.coco import load_coco_json
-from curate.sources.cocojson import CocoCollector
-from curate.sources.common import check_image, resolver
+from curate.sources.common import check_image
 from curate.sources.registry import SourceKind, register
 from curate.sources.tables import SourceTables, from_rows, quarantine_row
 
@@ -218,12 +215,6 @@ class Collector:
 
 
 # ---------------------------------------------------------------- pickle layout
-def _files(spec, dataset: str) -> tuple[str, Path, Path]:
-    split_by = spec.split_by.get(dataset)
-    if split_by is None:
-        raise UserError(f"refcoco source: split_by names no split for dataset {dataset!r}")
-    folder = spec.root / dataset
-    return split_by, folder / f"refs({split_by}).p", folder / "instances.json"
 
 
 def input_files(spec) -> list[Path]:
@@ -231,97 +222,9 @@ def input_files(spec) -> list[Path]:
         from curate.sources import refcoco_hf
 
         return refcoco_hf.input_files(spec)
-    return [p for ds in spec.datasets for p in _files(spec, ds)[1:]]
+    from curate.sources import refcoco_pickle
 
-
-class Instances:
-    """The checked content of one ``instances.json``: its good images and annotations by id, and why the others are bad.
-
-    The file is validated exactly as a COCO source's annotation file is (:class:`curate.sources.cocojson.CocoCollector`:
-    same checks, same quarantine reasons, one row per bad record, each annotation of a bad image with the image's
-    reason); image files are not opened here (only referred images are checked, by the caller).
-    """
-
-    def __init__(self, path: Path, dataset: str, c: Collector, folder: Path):
-        data = load_coco_json(path)
-        coll = CocoCollector(c.name, f"{dataset}/instances.json", resolver(folder))
-        coll.add_categories(data.pop("categories"))
-        coll.add_images(data.pop("images"))
-        coll.add_annotations(data.pop("annotations"))
-        st = coll.finish(split="", limit=None, verify="none", kind="refcoco")
-        c.quarantine.extend(st.quarantine.to_dicts())
-        self.images: dict[int, dict] = {int(r["image_id"]): r for r in st.images.iter_rows(named=True)}
-        self.anns: dict[int, dict] = {int(r["object_id"]): r for r in st.objects.iter_rows(named=True)}
-        ann_q = coll.annotation_quarantine
-        self.bad_anns: dict[int, str] = {
-            int(k): r for k, r in zip(ann_q["record_id"].to_list(), ann_q["reason"].to_list())
-        }
-
-
-_REF_KEYS = {"ref_id": int, "ann_id": int, "image_id": int, "split": str, "sentences": list}
-
-
-def _read_pickle_dataset(c: Collector, dataset: str) -> None:
-    spec = c.spec
-    split_by, refs_path, inst_path = _files(spec, dataset)
-    if not refs_path.is_file():
-        raise UserError(f"{refs_path}: file not found")
-    refs = safe_pickle.load(refs_path)
-    if not isinstance(refs, list):
-        raise UserError(f"{refs_path}: expected a list of refs, found a {type(refs).__name__}")
-    folder = image_folder(spec)
-    inst = Instances(inst_path, dataset, c, folder)
-    for k, ref in enumerate(progress.track(refs, f"Indexing {c.name} ({dataset} {split_by})")):
-        ref_id = str(ref.get("ref_id", f"#{k}")) if isinstance(ref, dict) else f"#{k}"
-        wrong = [
-            key
-            for key, t in _REF_KEYS.items()
-            if not isinstance(ref, dict) or not isinstance(ref.get(key), t) or isinstance(ref.get(key), bool)
-        ]
-        if wrong:
-            c.bad(dataset, ref_id, "ref_malformed", f"refs[{k}]: missing or wrong type: {', '.join(wrong)}")
-            continue
-        if not c.wants(ref["split"]) or not c.new_ref(dataset, ref_id):
-            continue
-        aid, iid = ref["ann_id"], ref["image_id"]
-        ann = inst.anns.get(aid)
-        if ann is None:
-            reason = inst.bad_anns.get(aid)
-            c.bad(
-                dataset,
-                ref_id,
-                reason or "annotation_unknown",
-                f"its annotation {aid} is quarantined" if reason else f"ann_id {aid} is not in instances.json",
-            )
-            continue
-        if ann["image_id"] != str(iid):
-            c.bad(dataset, ref_id, "image_mismatch", f"image_id {iid} is not the image of annotation {aid}")
-            continue
-        image_id = str(iid)
-        if c.full(image_id):
-            continue
-        img = inst.images[iid]
-        path = Path(img["path"])
-        size, reason = c.check_image(dataset, image_id, path, (img["width"], img["height"]))
-        if reason:
-            c.bad(dataset, ref_id, reason, f"image {image_id}: {path}")
-            continue
-        width, height = size or (img["width"], img["height"])
-        c.add(
-            dataset=dataset,
-            split_by=split_by,
-            ref_id=ref_id,
-            split=ref["split"],
-            image={"image_id": image_id, "path": str(path), "width": width, "height": height},
-            obj={
-                "object_id": str(aid),
-                "category": ann["category"],
-                "bbox": list(ann["bbox"]),
-                "area": float(ann["area"]),
-                "iscrowd": bool(ann["iscrowd"]),
-            },
-            sentences=c.sentences(dataset, ref_id, ref["sentences"]),
-        )
+    return refcoco_pickle.input_files(spec)
 
 
 def read(name: str, spec) -> SourceTables:
@@ -332,8 +235,9 @@ def read(name: str, spec) -> SourceTables:
 
         refcoco_hf.read_into(c)
     else:
-        for dataset in spec.datasets:
-            _read_pickle_dataset(c, dataset)
+        from curate.sources import refcoco_pickle
+
+        refcoco_pickle.read_into(c)
     c.check_supplied()
     return c.tables()
 

@@ -42,20 +42,20 @@ from pathlib import Path
 from typing import Literal
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import Field, model_validator
 
 from curate import progress
 from curate.errors import UserError
 from curate.imageio import parquet_ref
-from curate.plan.pairs import SubjectsPairs
+from curate.plan.identity_pairs import SubjectsPairs
 from curate.recipe.model import HUB_REF, Box, SourceSpecBase
 from curate.sources.common import check_image_bytes, split_inside
 from curate.sources.registry import SourceKind, register
+from curate.sources.subjects200k_checks import KNOWN_GEOMETRY, inside, malformed
+from curate.sources.subjects200k_shards import COLUMNS, location, open_shard, shard_root
 from curate.sources.tables import SourceTables, from_rows, quarantine_row
 
 CACHE_VERSION = 3  # 2: malformed rows are bad input; composite size checked; 3: path_outside_root
-COLUMNS = ("image", "collection", "quality_assessment", "description")
 SCORES = ("compositeStructure", "objectConsistency", "imageQuality")
 TEXTS = ("item", "category", "description_0", "description_1")
 BATCH_ROWS = 32
@@ -76,7 +76,7 @@ class Subjects200KSource(SourceSpecBase):
     right_panel: Box = (528, 8, 1040, 520)
 
     @model_validator(mode="after")
-    def _one_location(self):
+    def _onelocation(self):
         if (self.path is None) == (self.hub is None):
             raise ValueError("give exactly one of 'path' or 'hub'")
         if self.hub is not None and (not HUB_REF.match(self.hub) or "@" not in self.hub):
@@ -84,83 +84,13 @@ class Subjects200KSource(SourceSpecBase):
         return self
 
 
-# ---------------------------------------------------------------- locating shards
-def shards(folder: Path) -> list[Path]:
-    """``data/*.parquet`` (the HF layout), else ``*.parquet`` directly in ``folder``."""
-    found = sorted((folder / "data").glob("*.parquet")) or sorted(folder.glob("*.parquet"))
-    if not found:
-        raise UserError(f"{folder}: no Parquet shards (looked for data/*.parquet and *.parquet)")
-    return found
-
-
-def download(hub: str) -> tuple[Path, str]:
-    """Fetch the Parquet shards of ``ORG/NAME@REV``; return (local folder, resolved commit sha)."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    repo_id, _, revision = hub.partition("@")
-    try:
-        local = Path(
-            snapshot_download(
-                repo_id, repo_type="dataset", revision=revision, allow_patterns=["*.parquet", "data/*.parquet"]
-            )
-        )
-    except RevisionNotFoundError:
-        raise UserError(f"{hub}: revision {revision!r} does not exist in dataset {repo_id}") from None
-    except RepositoryNotFoundError:
-        raise UserError(f"{hub}: dataset {repo_id} not found on the Hub (or not accessible with your token)") from None
-    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
-        raise UserError(f"{hub}: download failed: {' '.join(str(exc).split())[:200]}") from None
-    commit = local.name  # snapshot folders are named by commit sha
-    if not re.fullmatch(r"[0-9a-f]{40}", commit):
-        from huggingface_hub import HfApi
-
-        commit = HfApi().dataset_info(repo_id, revision=revision).sha
-    return local, commit
-
-
-def _location(spec) -> tuple[Path, list[Path], str | None]:
-    if spec.hub is not None:
-        folder, commit = download(spec.hub)
-        return folder, shards(folder), f"{spec.hub.partition('@')[0]}@{commit}"
-    if not spec.path.is_dir():
-        raise UserError(f"{spec.path}: not a folder of Subjects200K Parquet shards")
-    return spec.path, shards(spec.path), None
-
-
-def shard_root(folder: Path) -> Path:
-    """The folder shards must stay inside: the declared one, or for a Hub snapshot (whose files are links to
-    ``../../blobs``) the repository's cache folder."""
-    return folder.parent.parent if folder.parent.name == "snapshots" else folder
-
-
 def input_files(spec) -> list[Path]:
     """The shards; one whose symlinks lead outside the folder is left out (never opened; quarantined by the reader)."""
-    folder, files, _ = _location(spec)
+    folder, files, _ = location(spec)
     return split_inside(files, shard_root(folder))[0]
 
 
-def open_shard(path: Path) -> pq.ParquetFile:
-    """Open one shard and check it has the Subjects200K columns (else a one-line UserError)."""
-    try:
-        pf = pq.ParquetFile(path)
-    except Exception as exc:
-        raise UserError(f"{path}: not a readable Parquet file ({' '.join(str(exc).split())[:120]})") from None
-    missing = [c for c in COLUMNS if c not in pf.schema_arrow.names]
-    if missing:
-        raise UserError(f"{path}: not a Subjects200K shard: missing column(s) {', '.join(missing)}")
-    return pf
-
-
 # ---------------------------------------------------------------- rows
-def _inside(box, size) -> bool:
-    x1, y1, x2, y2 = box
-    return 0 <= x1 < x2 <= size[0] and 0 <= y1 < y2 <= size[1]
 
 
 class _Reader:
@@ -174,7 +104,7 @@ class _Reader:
                 raise UserError(
                     f"subjects200k source {name!r}: {side} {tuple(getattr(spec, side))} must have x1 < x2 and y1 < y2"
                 )
-            if spec.image_size is not None and not _inside(getattr(spec, side), spec.image_size):
+            if spec.image_size is not None and not inside(getattr(spec, side), spec.image_size):
                 w, h = spec.image_size
                 raise UserError(
                     f"subjects200k source {name!r}: {side} {tuple(getattr(spec, side))} does not fit in "
@@ -194,9 +124,9 @@ class _Reader:
         """
         spec, qa = self.spec, rec.get("quality_assessment")
         scores = [qa.get(k) if isinstance(qa, dict) else None for k in SCORES]
-        malformed = _malformed(rec, qa, scores, spec)
-        if malformed:
-            self.reject("index", pair_id, malformed[0], malformed[1][:200])
+        bad = malformed(rec, qa, scores, spec)
+        if bad:
+            self.reject("index", pair_id, bad[0], bad[1][:200])
         elif any(s is None for s in scores):  # null (not assessed): OminiControl drops these rows
             self.reject("filter", pair_id, "no_quality", f"quality_assessment = {qa!r}"[:200])
         elif min(scores) < spec.min_quality:
@@ -245,7 +175,7 @@ class _Reader:
             return False
         if size is not None:
             for side in ("left_panel", "right_panel"):
-                if not _inside(getattr(self.spec, side), size):
+                if not inside(getattr(self.spec, side), size):
                     self.reject(
                         "index",
                         pair_id,
@@ -299,7 +229,7 @@ class _Reader:
         return True
 
     def read(self) -> SourceTables:
-        folder, files, revision = _location(self.spec)
+        folder, files, revision = location(self.spec)
         files, escaped = split_inside(files, shard_root(folder))
         for shard, target in escaped:
             self.reject("index", shard.name, "path_outside_root", f"{shard} resolves to {target}, outside {folder}")
@@ -358,34 +288,6 @@ class _Reader:
 
 
 # composite size -> (what it is, left panel, right panel); see recipes/README.md "Subjects200K panel geometry"
-KNOWN_GEOMETRY = {
-    (1056, 528): (
-        "Yuanshi/Subjects200K collection_1/collection_2 (OminiControl's crops)",
-        (8, 8, 520, 520),
-        (528, 8, 1040, 520),
-    ),
-    (1024, 512): ("already-cropped pairs (two 512x512 panels, no gutter)", (0, 0, 512, 512), (512, 0, 1024, 512)),
-}
-
-
-def _score_ok(v) -> bool:
-    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 5)
-
-
-def _malformed(rec: dict, qa, scores: list, spec) -> tuple[str, str] | None:
-    """(reason, detail) when a field the filters read has the wrong type or range, else None."""
-    if qa is not None and not isinstance(qa, dict):
-        return "quality_malformed", f"quality_assessment is a {type(qa).__name__}, not a struct: {qa!r}"
-    if not all(_score_ok(v) for v in scores):
-        return "quality_malformed", f"scores must be integers 0-5 or null: quality_assessment = {qa!r}"
-    coll = rec.get("collection")
-    if spec.collections is not None and coll is not None and not isinstance(coll, str):
-        return "collection_malformed", f"collection is a {type(coll).__name__}: {coll!r}"
-    desc = rec.get("description")
-    valid = desc.get("description_valid") if isinstance(desc, dict) else None
-    if spec.require_valid_description and valid is not None and not isinstance(valid, bool):
-        return "description_malformed", f"description_valid is a {type(valid).__name__}: {valid!r}"
-    return None
 
 
 def read(name: str, spec) -> SourceTables:

@@ -15,7 +15,7 @@ from PIL import Image
 
 from curate import imageio
 from curate.errors import UserError
-from curate.sources import subjects200k
+from curate.sources import subjects200k, subjects200k_shards
 from curate.sources.subjects200k import Subjects200KSource
 
 FEATURES = datasets.Features(
@@ -234,7 +234,7 @@ def test_generated_demo_corpus(tmp_path):
 
     generate_corpus(tmp_path, size="tiny", faults=True)
     root = tmp_path / "subjects200k"
-    total = sum(pq.ParquetFile(shard).metadata.num_rows for shard in subjects200k.shards(root))
+    total = sum(pq.ParquetFile(shard).metadata.num_rows for shard in subjects200k_shards.shards(root))
     faults = [f for f in json.loads((tmp_path / "FAULTS.json").read_text()) if f["source"] == "subjects200k"]
     assert faults
     st = subjects200k.read("s200k", spec(path=root, require_valid_description=True))
