@@ -102,7 +102,7 @@ def test_reward_functions_pickle_with_their_settings():
     assert (copies[1].iou_threshold, copies[1].box_numbers, copies[1].frame) == (0.3, "decimals", (3136, 200704, 28))
     completions = [conv("yes"), conv("[1.5, 1, 5, 5]"), conv("x"), conv("y")]
     solutions = [json.dumps(s) for s in ("yes", [1, 1, 5, 5], "<n>", ["<n>"])]
-    kwargs = dict(completions=completions, solution=solutions, task=["oct", "vlt", "ict_single", "ict_multi"])
+    kwargs = {"completions": completions, "solution": solutions, "task": ["oct", "vlt", "ict_single", "ict_multi"]}
     assert [f(**kwargs) for f in copies] == [f(**kwargs) for f in funcs]
 
 
