@@ -170,6 +170,10 @@ def trainer_class(cfg: TrainConfig):
         from train.fast import FastGRPOTrainer
 
         return FastGRPOTrainer
+    if cfg.trainer == "shared_prefix":
+        from train.prefix import SharedPrefixGRPOTrainer
+
+        return SharedPrefixGRPOTrainer
     from trl import GRPOTrainer
 
     return GRPOTrainer
@@ -211,7 +215,7 @@ def build_trainer(
     else:  # full fine-tuning loads here to freeze the vision tower; TRL's reference model reuses the kwargs (revision)
         instance = model.path if cfg.use_lora else load_full_model(model, args)
     cls = trainer_class(cfg)
-    if cfg.trainer == "fast":
+    if cfg.trainer != "stock":
         cls = functools.partial(cls, lm_checkpoint_every=cfg.lm_checkpoint_every)
     return cls(
         model=instance,
