@@ -44,20 +44,24 @@ def find_rope_owner(model) -> torch.nn.Module | None:
 
 
 def group_rows(prompt_ids, prompt_mask, pixel_chunks) -> list[list[int]]:
-    """Consecutive rows with the same prompt tokens, padding and pixels (TRL repeats a prompt G times in a row)."""
+    """Rows with the same prompt tokens, padding and pixels, in first-seen order.
+
+    TRL repeats a prompt G times in a row, then shuffles the generation batch before splitting it
+    into micro-batches, so a group's rows need not be adjacent."""
     groups: list[list[int]] = []
     for i in range(prompt_ids.size(0)):
-        if groups:
-            j = groups[-1][0]
+        for group in groups:
+            j = group[0]
             if (
                 torch.equal(prompt_ids[i], prompt_ids[j])
                 and torch.equal(prompt_mask[i], prompt_mask[j])
                 and pixel_chunks[i].shape == pixel_chunks[j].shape
                 and torch.equal(pixel_chunks[i], pixel_chunks[j])
             ):
-                groups[-1].append(i)
-                continue
-        groups.append([i])
+                group.append(i)
+                break
+        else:
+            groups.append([i])
     return groups
 
 

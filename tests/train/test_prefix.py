@@ -4,6 +4,8 @@ import pytest
 import torch
 
 from tests.train.test_train import SMALL, completion_checksum, lora_b
+from trl.trainer.utils import shuffle_sequence_dict, split_pixel_values_by_grid, unsplit_pixel_values_by_grid
+
 from train.config import load_config
 from train.data import load_training_data
 from train.prefix import SharedPrefixGRPOTrainer, group_rows
@@ -68,6 +70,12 @@ def test_same_reference_logps_loss_and_lora_gradients_as_stock(pair):
     for row, end in ((1, 5), (2, 9)):
         a["completion_mask"][row, end:] = 0
         a["completion_ids"][row, end:] = stock.processing_class.tokenizer.pad_token_id
+    # as in training, the rows go through TRL's shuffle of a generation batch: a group's rows are not adjacent
+    torch.manual_seed(5)
+    a = unsplit_pixel_values_by_grid(shuffle_sequence_dict(split_pixel_values_by_grid(a)))
+    rows = a["prompt_ids"].tolist()
+    assert any(rows[i] != rows[i + 1] and rows[i] in rows[i + 2 :] for i in range(len(rows) - 2)), rows
+    before = dict(shared.prefix_stats)
     results = []
     for trainer in (stock, shared):
         trainer.model.zero_grad()
@@ -77,6 +85,7 @@ def test_same_reference_logps_loss_and_lora_gradients_as_stock(pair):
         results.append((loss.detach(), grads))
     (loss_s, grads_s), (loss_p, grads_p) = results
     assert shared.prefix_stats["calls"] == 2 and shared.prefix_stats["fallbacks"] == 0  # reference + policy
+    assert shared.prefix_stats["packed_rows"] - before["packed_rows"] == 2  # still one packed row per group
     # tolerance: float32 with different matmul shapes (packed vs unpacked rows)
     torch.testing.assert_close(loss_p, loss_s, rtol=1e-5, atol=1e-6)
     assert set(grads_p) == set(grads_s) and all("lora_" in n for n in grads_s)
@@ -85,13 +94,15 @@ def test_same_reference_logps_loss_and_lora_gradients_as_stock(pair):
         torch.testing.assert_close(grads_p[name], grads_s[name], rtol=1e-4, atol=1e-6)
 
 
-def test_rows_group_only_with_identical_consecutive_prompts_and_pixels():
+def test_rows_group_only_with_identical_prompts_and_pixels_adjacent_or_not():
     ids = torch.tensor([[1, 2], [1, 2], [1, 3], [1, 2]])
     mask = torch.ones_like(ids)
     pixels = [torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 3), torch.ones(2, 3)]
     assert group_rows(ids, mask, pixels) == [[0, 1], [2], [3]]
+    pixels[3] = torch.zeros(2, 3)  # TRL shuffles a generation batch: a group's rows need not be adjacent
+    assert group_rows(ids, mask, pixels) == [[0, 1, 3], [2]]
     pixels[1] = torch.ones(2, 3)
-    assert group_rows(ids, mask, pixels) == [[0], [1], [2], [3]]
+    assert group_rows(ids, mask, pixels) == [[0, 3], [1], [2]]
 
 
 def test_shared_prefix_trainer_trains_end_to_end(tiny_model, tiny_build, tmp_path):
