@@ -23,11 +23,12 @@ Download their wheels here into the git-ignored .whl/ and carry that folder:
       trl==1.16.0 datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 xxhash==4.1.0 fsspec==2026.9.0 \
       pydantic==2.14.4 pydantic-core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5 typing-extensions
 
-then the whole GPU check is one command (a 420 s budget: variants that would not finish in it are skipped
-and listed as skipped, so it ends within 8 minutes on one H200):
+then the whole GPU check is one command. After the first variant (stock), no variant starts that would end
+past 420 s at the pace of the slowest one so far; those are listed as skipped, so the command ends within
+8 minutes on one H200. A variant that runs out of memory is recorded as such and the run goes on.
 
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && \
-      PYTHONPATH=/tmp/site:$PWD python3 benchmarks/grpo_step.py --budget-s 420
+      PYTHONPATH=/tmp/site:$PWD python3 benchmarks/grpo_step.py --rounds 2 --budget-s 420
 """
 
 from __future__ import annotations
@@ -37,10 +38,8 @@ import gc
 import json
 import math
 import os
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,8 +47,18 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("REPIC_PROGRESS", "0")
 
-from grpo_shapes import (  # noqa: E402
-    CPU_PROXY_SIZES, REPIC_2K_PIXELS, REPIC_2K_SIZES, TINY_SIZES, make_rows, proxy_config, real_config, sizes_from_build,
+from grpo_report import save
+from grpo_shapes import (
+    CPU_PROXY_SIZES,
+    REPIC_2K_PIXELS,
+    REPIC_2K_SIZES,
+    TINY_SIZES,
+    environment,
+    make_rows,
+    prompt_fraction,
+    proxy_config,
+    real_config,
+    sizes_from_build,
 )
 
 HEADING = "## GRPO step: shared-prefix and fast trainers vs stock TRL GRPOTrainer"
@@ -58,16 +67,36 @@ CPU_VARIANTS = "stock,fast,shared_prefix"
 
 
 def settings(args) -> dict:
-    base = dict(generations=8, completion=128, min_pixels=REPIC_2K_PIXELS[0], max_pixels=REPIC_2K_PIXELS[1])
+    base = {"generations": 8, "completion": 128, "min_pixels": REPIC_2K_PIXELS[0], "max_pixels": REPIC_2K_PIXELS[1]}
     if args.tiny:
-        return dict(mode="tiny", sizes=TINY_SIZES, prompts=2, generations=2, completion=8, min_pixels=4 * 28 * 28,
-                    max_pixels=16 * 28 * 28, bf16=False, device="cpu", grad_accum=1, lora_r=64)
+        return {
+            "mode": "tiny",
+            "sizes": TINY_SIZES,
+            "prompts": 2,
+            "generations": 2,
+            "completion": 8,
+            "min_pixels": 4 * 28 * 28,
+            "max_pixels": 16 * 28 * 28,
+            "bf16": False,
+            "device": "cpu",
+            "grad_accum": 1,
+            "lora_r": 64,
+        }
     if args.cpu_proxy:  # the paper's single-GPU step: 2 prompts x 8, accumulation 2 (one group per micro-batch)
-        return dict(base, mode="cpu-proxy", sizes=CPU_PROXY_SIZES, prompts=2, bf16=False, device="cpu", grad_accum=2,
-                    lora_r=16)
+        return dict(
+            base, mode="cpu-proxy", sizes=CPU_PROXY_SIZES, prompts=2, bf16=False, device="cpu", grad_accum=2, lora_r=16
+        )
     sizes = sizes_from_build(args.sizes_from) if args.sizes_from else REPIC_2K_SIZES
-    return dict(base, mode=f"gpu-{args.size}", sizes=sizes, prompts=args.prompts, bf16=True, device="cuda",
-                grad_accum=args.grad_accum, lora_r=64)
+    return dict(
+        base,
+        mode=f"gpu-{args.size}",
+        sizes=sizes,
+        prompts=args.prompts,
+        bf16=True,
+        device="cuda",
+        grad_accum=args.grad_accum,
+        lora_r=64,
+    )
 
 
 def parse_variant(name: str) -> tuple[str, int, int]:
@@ -95,24 +124,39 @@ def run_variant(name: str, args, s: dict, tok, processor, dataset, out_dir: Path
     ids = special_ids(tok)
     accum = s["grad_accum"] * micro
     measured_end = args.warmup + args.steps
-    cfg = load_config(None, {
-        "trainer": kind, "lm_checkpoint_every": max(every, 1), "gradient_checkpointing": every > 0,
-        "num_generations": s["generations"], "per_device_train_batch_size": s["prompts"] * s["generations"] // accum,
-        "gradient_accumulation_steps": accum, "max_completion_length": s["completion"], "lora.r": s["lora_r"],
-        "lora.alpha": 2 * s["lora_r"], "max_steps": measured_end + int(args.profile), "bf16": s["bf16"],
-        "save_strategy": "no", "logging_steps": 1, "global_batch_intended": True,
-        # completions always run to the limit: end-of-turn tokens are never sampled
-        "suppress_tokens": [ids["<|im_end|>"], ids["<|endoftext|>"]],
-    })
+    cfg = load_config(
+        None,
+        {
+            "trainer": kind,
+            "lm_checkpoint_every": max(every, 1),
+            "gradient_checkpointing": every > 0,
+            "num_generations": s["generations"],
+            "per_device_train_batch_size": s["prompts"] * s["generations"] // accum,
+            "gradient_accumulation_steps": accum,
+            "max_completion_length": s["completion"],
+            "lora.r": s["lora_r"],
+            "lora.alpha": 2 * s["lora_r"],
+            "max_steps": measured_end + int(args.profile),
+            "bf16": s["bf16"],
+            "save_strategy": "no",
+            "logging_steps": 1,
+            "global_batch_intended": True,
+            # completions always run to the limit: end-of-turn tokens are never sampled
+            "suppress_tokens": [ids["<|im_end|>"], ids["<|endoftext|>"]],
+        },
+    )
     device = torch.device(s["device"])
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     torch.manual_seed(0)
-    model_cfg = {"tiny": tiny_config, "cpu-proxy": proxy_config}.get(s["mode"], lambda t: real_config(args.size, t))(tok)
+    model_cfg = {"tiny": tiny_config, "cpu-proxy": proxy_config}.get(s["mode"], lambda t: real_config(args.size, t))(
+        tok
+    )
     with device:
         model = Qwen2_5_VLForConditionalGeneration._from_config(
-            model_cfg, dtype=torch.bfloat16 if s["bf16"] else torch.float32, attn_implementation="sdpa")
+            model_cfg, dtype=torch.bfloat16 if s["bf16"] else torch.float32, attn_implementation="sdpa"
+        )
     model.generation_config = generation_config(tok)
     source = ModelSource(ref=f"random-init Qwen2.5-VL ({s['mode']})", path="", revision=None, processor=processor)
 
@@ -166,7 +210,9 @@ def run_variant(name: str, args, s: dict, tok, processor, dataset, out_dir: Path
         "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None,
         "peak_reserved_gib": torch.cuda.max_memory_reserved() / 2**30 if device.type == "cuda" else None,
         "loss_finite": all(math.isfinite(x) for x in losses),
-        "reward_keys": sorted({k for e in trainer.state.log_history for k in e if k.startswith("rewards/") and k.endswith("/mean")}),
+        "reward_keys": sorted(
+            {k for e in trainer.state.log_history for k in e if k.startswith("rewards/") and k.endswith("/mean")}
+        ),
     }
     cache = getattr(trainer, "vision_cache", None)
     if cache is not None:
@@ -179,63 +225,6 @@ def run_variant(name: str, args, s: dict, tok, processor, dataset, out_dir: Path
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return result
-
-
-def environment(s: dict) -> dict:
-    import torch
-    import transformers
-    import trl
-
-    env = {"device": "cpu: " + (platform.processor() or platform.machine()) + f", {os.cpu_count()} cores",
-           "torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
-           "python": platform.python_version(), "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-    if s["device"] == "cuda":
-        env["device"] = torch.cuda.get_device_name(0)
-    return env
-
-
-def table(results: list[dict], env: dict, s: dict, args, prompt_fraction: float, skipped: list[str]) -> str:
-    stock = [r["s_per_step_mean"] for r in results if r["variant"] == "stock"]
-    base = sum(stock) / len(stock) if stock else results[0]["s_per_step_mean"]
-    lines = [
-        f"{env['device']}; torch {env['torch']}, transformers {env['transformers']}, trl {env['trl']}; {env['date']}; "
-        f"mode {s['mode']}; {s['prompts']} prompts x {s['generations']} generations, {s['completion']}-token "
-        f"completions, prompt tokens {prompt_fraction:.0%} of each row; image sizes (query, crops) "
-        f"{[tuple(x) for x in s['sizes'][:4]]}; pixels {s['min_pixels']}-{s['max_pixels']}; LoRA r{s['lora_r']}; "
-        f"grad accum {s['grad_accum']}; {args.warmup} warm-up + {args.steps} measured steps per variant, "
-        f"{args.rounds} round(s)" + (f"; skipped (time budget): {', '.join(skipped)}" if skipped else ""),
-        "",
-        "| variant | s/step (mean) | s/step (min) | speed-up vs stock (mean) | peak GiB | ViT images encoded/requested |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        peak = f"{r['peak_gib']:.1f}" if r["peak_gib"] is not None else "n/a (CPU)"
-        vit = f"{r['vit_images_encoded']}/{r['vit_images_requested']}" if "vit_images_encoded" in r else "all"
-        lines.append(f"| {r['variant']} | {r['s_per_step_mean']:.2f} | {r['s_per_step_min']:.2f} | "
-                     f"{base / r['s_per_step_mean']:.2f}x | {peak} | {vit} |")
-    return "\n".join(lines)
-
-
-def prompt_fraction(processor, dataset, completion: int) -> float:
-    """Mean share of prompt tokens in a row (prompt + completion), as the processor expands the images."""
-    fractions = []
-    for row in dataset.select(range(min(4, len(dataset)))):
-        from trl.data_utils import prepare_multimodal_messages
-
-        messages = prepare_multimodal_messages(row["prompt"], images=row["images"])
-        n = len(processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
-                                              return_dict=True)["input_ids"][0])
-        fractions.append(n / (n + completion))
-    return sum(fractions) / len(fractions)
-
-
-def save(args, out_dir, env, s, fraction, order, skipped, results) -> str:
-    text = table(results, env, s, args, fraction, skipped) if results else "no variant ran"
-    payload = {"env": env, "settings": s, "prompt_fraction": fraction, "order": order, "skipped": skipped,
-               "results": results, "table": text}
-    for path in filter(None, [args.json, out_dir and out_dir / "grpo_step.json"]):
-        path.write_text(json.dumps(payload, indent=2, default=str))
-    return text
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -251,7 +240,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--steps", type=int, help="measured steps per variant (default: 5 on GPU, 3 on CPU)")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--rounds", type=int, default=1, help="run the variant list forward, then backward, ...")
-    p.add_argument("--budget-s", type=float, help="start no variant that would end past this many seconds")
+    p.add_argument("--budget-s", type=float, help="after the first variant, start none that would end past this")
     p.add_argument("--profile", action="store_true", help="print a torch.profiler table of one extra, unmeasured step")
     p.add_argument("--json", type=Path, help="write the results here")
     p.add_argument("--record", action="store_true", help="append the table to the results file")
@@ -289,10 +278,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         for name in order:
             started = time.perf_counter()
-            if args.budget_s and started - t0 + longest > args.budget_s:
+            if args.budget_s and results and started - t0 + longest > args.budget_s:
                 skipped.append(name)
                 continue
-            results.append(run_variant(name, args, s, tok, processor, dataset, Path(tmp)))
+            try:
+                results.append(run_variant(name, args, s, tok, processor, dataset, Path(tmp)))
+            except RuntimeError as exc:  # out of memory (torch.OutOfMemoryError is one): record it, go on
+                if "out of memory" not in str(exc).lower():
+                    raise
+                results.append({"variant": name, "error": f"out of memory: {str(exc).splitlines()[0][:200]}"})
+                gc.collect()
             longest = max(longest, time.perf_counter() - started)
             print(json.dumps(results[-1]), flush=True)
             save(args, out_dir, env, s, fraction, order, skipped, results)  # after every variant: partial runs count

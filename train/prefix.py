@@ -15,6 +15,14 @@ would use (``get_rope_index`` on the unpacked rows). Padding keys stay masked as
 Gradients flow into the prompt's keys and values from all G segments, so the loss and the LoRA
 gradients equal stock TRL's up to float rounding (tests/train/test_prefix.py).
 
+TRL shuffles each generation batch before splitting it into micro-batches, which scatters a group's
+rows over the micro-batches (with the paper's 8 completions x accumulation 2, each micro-step would
+hold rows of both prompts). This trainer keeps the rows in TRL's sampler order instead, so each
+micro-batch holds whole groups, where that cannot change the optimizer step: every loss type whose
+micro-batch losses add up to the same step loss for any split into equal micro-batches (all but
+``bnpo``, whose token mean is per micro-batch) and no per-micro-batch entropy mask. Rows of a group
+are also found wherever they sit, so a shuffled batch still shares what it can.
+
 One difference is stated: with LoRA dropout > 0, stock TRL draws a dropout mask per prompt copy,
 this path one per group; every completion's loss has the same distribution, so the expected
 loss and gradient are the same.
@@ -29,6 +37,7 @@ from __future__ import annotations
 import logging
 
 import torch
+from trl.trainer.utils import split_pixel_values_by_grid, split_tensor_dict, unsplit_pixel_values_by_grid
 
 from train.fast import FastGRPOTrainer
 
@@ -117,6 +126,19 @@ class SharedPrefixGRPOTrainer(FastGRPOTrainer):
         self.prefix_ok = self.rope_owner is not None and attention in SUPPORTED_ATTENTION
         if not self.prefix_ok:
             log.warning("SharedPrefixGRPOTrainer: attention %r or model not supported; stock forward", attention)
+
+    def keeps_groups_whole(self) -> bool:
+        """Whether skipping TRL's shuffle leaves every optimizer step as it was (see the module docstring)."""
+        return self.loss_type != "bnpo" and (self.args.top_entropy_quantile or 1.0) >= 1.0
+
+    def _prepare_inputs(self, generation_batch):
+        if not self.model.training or not self.keeps_groups_whole():
+            return super()._prepare_inputs(generation_batch)
+        if self._step % (self.args.steps_per_generation * self.num_iterations) == 0 or self._buffered_inputs is None:
+            batch = split_pixel_values_by_grid(self._generate_and_score_completions(generation_batch))
+            batches = split_tensor_dict(batch, self.args.steps_per_generation)  # sampler order: G rows per prompt
+            self._buffered_inputs = [unsplit_pixel_values_by_grid(b) for b in batches]
+        return self._buffered_inputs[self._step % self.args.steps_per_generation]
 
     def _get_per_token_logps_and_entropies(
         self,

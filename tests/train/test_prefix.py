@@ -2,10 +2,9 @@
 
 import pytest
 import torch
-
-from tests.train.test_train import SMALL, completion_checksum, lora_b
 from trl.trainer.utils import shuffle_sequence_dict, split_pixel_values_by_grid, unsplit_pixel_values_by_grid
 
+from tests.train.test_train import SMALL, completion_checksum, lora_b
 from train.config import load_config
 from train.data import load_training_data
 from train.prefix import SharedPrefixGRPOTrainer, group_rows
@@ -105,18 +104,25 @@ def test_rows_group_only_with_identical_prompts_and_pixels_adjacent_or_not():
     assert group_rows(ids, mask, pixels) == [[0, 3], [1], [2]]
 
 
-def test_shared_prefix_trainer_trains_end_to_end(tiny_model, tiny_build, tmp_path):
+def test_shared_prefix_trainer_trains_end_to_end_with_whole_groups_per_micro_batch(tiny_model, tiny_build, tmp_path):
+    """2 completions x accumulation 2 with G=2: TRL's shuffle would mix the 2 prompts over the 2 micro-batches."""
     seen = {}
+    settings = {**SMALL, "trainer": "shared_prefix", "gradient_accumulation_steps": 2, "max_steps": 1}
     manifest = run_training(
         str(tiny_build),
         str(tiny_model),
-        load_config(None, {**SMALL, "trainer": "shared_prefix"}),
+        load_config(None, settings),
         tmp_path / "run",
         extra_reward_funcs=[completion_checksum],
         on_trainer=lambda tr: seen.update(trainer=tr, before=lora_b(tr.model)),
     )
     assert manifest["status"] == "complete" and manifest["config"]["trainer"] == "shared_prefix"
     trainer = seen["trainer"]
-    assert trainer.prefix_stats["calls"] > 0 and trainer.prefix_stats["fallbacks"] == 0
+    assert trainer.keeps_groups_whole()
+    stats = trainer.prefix_stats
+    # reference pass (2 chunks of 2 rows) + 2 policy micro-batches of 2 rows: every pass holds one whole group
+    assert (stats["calls"], stats["rows"], stats["packed_rows"], stats["fallbacks"]) == (4, 8, 4, 0)
     after = lora_b(trainer.model)
     assert any(not torch.equal(after[n], seen["before"][n]) for n in after)
+    trainer.loss_type = "bnpo"  # its token mean is per micro-batch: TRL's shuffle stays
+    assert not trainer.keeps_groups_whole()

@@ -143,7 +143,7 @@ def test_model_without_processor_is_refused(tiny_model, tiny_build, tmp_path, ca
 
 def test_bad_flags_and_config_are_one_line_errors(tiny_build, tmp_path, capsys):
     rc = main(["train", "--dataset", str(tiny_build), "--model", "x/y", "--num-generations", "3"])
-    assert rc == 2 and "must be divisible by num_generations (3)" in capsys.readouterr().err
+    assert rc == 2 and "16 completions per step, not a multiple of num_generations (3)" in capsys.readouterr().err
     rc = main(["train", "--dataset", str(tiny_build), "--model", "x/y", "--set", "lora.rank=8"])
     assert rc == 2 and "override lora.rank: unknown key" in capsys.readouterr().err
 
