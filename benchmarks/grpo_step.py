@@ -62,7 +62,7 @@ from grpo_shapes import (
 )
 
 HEADING = "## GRPO step: shared-prefix and fast trainers vs stock TRL GRPOTrainer"
-GPU_VARIANTS = "stock,shared_prefix,shared_prefix:ckpt2,shared_prefix:ckpt0:mb2,fast,shared_prefix:ckpt4"
+GPU_VARIANTS = "stock,shared_prefix,shared_prefix:ckpt2,shared_prefix:ckpt0:mb2,fast,shared_prefix:ckpt4,fast:ckpt2"
 CPU_VARIANTS = "stock,fast,shared_prefix"
 
 

@@ -89,6 +89,11 @@ def render_card(manifest: dict) -> str:
     for key in ("trainer", "num_generations", "per_device_train_batch_size", "gradient_accumulation_steps", "beta",
                 "loss_type", "learning_rate", "num_train_epochs", "max_steps", "max_completion_length", "bf16"):
         lines.append(f"| {key} | `{cfg.get(key)}` |")
+    batch = manifest.get("global_batch")
+    if batch:
+        lines.append(f"| global batch | {batch['prompts_per_step']:g} prompts x {batch['num_generations']} = "
+                     f"{batch['completions_per_step']} completions per optimizer step, {batch['optimizer_steps']} steps "
+                     f"({batch['processes']} process(es)) |")
     lora = cfg.get("lora") or {}
     if cfg.get("use_lora"):
         lines.append(f"| LoRA | r={lora.get('r')}, alpha={lora.get('alpha')}, dropout={lora.get('dropout')} |")

@@ -79,6 +79,8 @@ def test_two_cpu_processes_under_accelerate_record_the_global_batch(tiny_model, 
     assert (batch["num_generations"], batch["completions_per_step"], batch["prompts_per_step"]) == (2, 4, 2)
     assert batch["optimizer_steps"] == 2 == rec["result"]["global_step"]  # the plan is what the Trainer ran
     assert rec["status"] == "complete"
+    card = (out / "README.md").read_text()
+    assert "| global batch | 2 prompts x 2 = 4 completions per optimizer step, 2 steps (2 process(es)) |" in card
     assert done.stdout.count("global batch: 2 process(es) x 1 completion(s) per device x accumulation 2 = 4 ") == 1
     assert "the paper used 2" not in done.stdout + done.stderr  # 2 prompts per step: no warning
 
