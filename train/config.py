@@ -58,6 +58,8 @@ class LoraSettings(_Model):
 
 class RewardSettings(_Model):
     vlt_iou_threshold: float = Field(0.5, gt=0, le=1)
+    vlt_box_numbers: Literal["integers", "decimals"] = "integers"  # official: [int, int, int, int] only
+    vlt_iou: Literal["inclusive", "continuous"] = "inclusive"  # official: inclusive pixel coordinates
     ict_single_min_chars: int = Field(100, ge=0)
     ict_single_zero_on_closing_tag: bool = True
     ict_multi_min_chars: int = Field(100, ge=0)
@@ -80,12 +82,14 @@ class TrainConfig(_Model):
     lora: LoraSettings = LoraSettings()
     freeze_vision: Literal[True] = True
     attn_implementation: str = "sdpa"
-    trainer: Literal["stock", "fast"] = "stock"  # "fast": train.fast.FastGRPOTrainer (same loss, see docs)
-    lm_checkpoint_every: int = Field(1, ge=1)  # fast trainer only: checkpoint every n-th LM layer (1 = all)
+    # "fast": train.fast.FastGRPOTrainer; "shared_prefix": the same plus one prompt pass per group (see docs)
+    trainer: Literal["stock", "fast", "shared_prefix"] = "stock"
+    lm_checkpoint_every: int = Field(1, ge=1)  # fast trainers only: checkpoint every n-th LM layer (1 = all)
     # GRPO
     num_generations: int = Field(8, ge=2)
     per_device_train_batch_size: int = Field(8, ge=1)  # completions per GPU and micro-step
     gradient_accumulation_steps: int = Field(2, ge=1)
+    global_batch_intended: bool = False  # true: prompts per optimizer step differ from the paper's 2 on purpose
     beta: float = Field(0.04, ge=0)
     loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"] = "grpo"
     scale_rewards: Literal["group", "batch", "none"] = "group"
@@ -114,16 +118,12 @@ class TrainConfig(_Model):
     log_completions: bool = False
     suppress_tokens: list[int] = []  # extra token ids never to sample (the image token is always suppressed)
     rewards: RewardSettings = RewardSettings()
-    grpo_extra: dict[str, Any] = {}  # any other GRPOConfig argument, passed through unchanged
+    # any other GRPOConfig argument, passed through unchanged (a top-level key that names one lands here)
+    grpo_extra: dict[str, Any] = {}
 
     @model_validator(mode="after")
     def _checks(self):
-        gen_batch = self.per_device_train_batch_size * self.gradient_accumulation_steps
-        if gen_batch % self.num_generations:
-            raise ValueError(
-                f"per_device_train_batch_size x gradient_accumulation_steps ({gen_batch}) must be divisible by "
-                f"num_generations ({self.num_generations})"
-            )
+        # the divisibility of the global batch by num_generations needs the process count: train.batch checks it
         if self.grpo_extra:
             from trl import GRPOConfig
 
@@ -151,6 +151,36 @@ def _set_dotted(data: dict, key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def grpo_argument_names() -> set[str]:
+    """Every argument of TRL's GRPOConfig (imports TRL, hence torch: call it only when needed)."""
+    import dataclasses
+
+    from trl import GRPOConfig
+
+    return {f.name for f in dataclasses.fields(GRPOConfig) if f.init}
+
+
+def _route_grpo_arguments(data: dict) -> None:
+    """Top-level keys that are not repic settings but GRPOConfig arguments move into ``grpo_extra``.
+
+    So a TRL setting this file does not name works from the YAML and from ``--set`` as is. TRL is
+    imported only when such a key is present; other unknown keys stay put and are refused as unknown.
+    """
+    unknown = [k for k in data if k not in TrainConfig.model_fields]
+    if not unknown:
+        return
+    known = grpo_argument_names()
+    extra = data.get("grpo_extra")
+    for key in unknown:
+        if key in known and (extra is None or isinstance(extra, dict)):
+            extra = {} if extra is None else extra
+            if key in extra:
+                raise UserError(f"{key}: set both as a top-level key and as grpo_extra.{key}; keep one")
+            extra[key] = data.pop(key)
+    if extra is not None:
+        data["grpo_extra"] = extra
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """Defaults <- YAML file <- overrides (dotted keys such as ``lora.r``; ``None`` values are ignored).
 
@@ -173,6 +203,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         line = _line_of(lines, loc) if path is not None else None
         return f"{path}:{line}: " if line else (f"{path}: " if path is not None else "")
 
+    _route_grpo_arguments(data)
     try:
         cfg = TrainConfig.model_validate(data)
     except ValidationError as exc:

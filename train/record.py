@@ -108,6 +108,13 @@ def render_card(manifest: dict) -> str:
         "bf16",
     ):
         lines.append(f"| {key} | `{cfg.get(key)}` |")
+    batch = manifest.get("global_batch")
+    if batch:
+        lines.append(
+            f"| global batch | {batch['prompts_per_step']:g} prompts x {batch['num_generations']} = "
+            f"{batch['completions_per_step']} completions per optimizer step, {batch['optimizer_steps']} steps "
+            f"({batch['processes']} process(es)) |"
+        )
     lora = cfg.get("lora") or {}
     if cfg.get("use_lora"):
         lines.append(f"| LoRA | r={lora.get('r')}, alpha={lora.get('alpha')}, dropout={lora.get('dropout')} |")

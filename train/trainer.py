@@ -10,10 +10,12 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from curate.errors import UserError
+from train.batch import batch_plan, check_divisible
 from train.config import VLLM_WARNING, TrainConfig
 from train.data import data_files, load_training_data, vlt_rows_resized
 from train.record import MANIFEST_NAME, library_versions, render_card, reward_summary, toolkit_info, write_json_atomic
@@ -32,6 +34,11 @@ class ModelSource:
 
     def record(self) -> dict:
         return {"id": self.ref, "path": self.path, "revision": self.revision}
+
+
+def launcher_processes() -> tuple[int, bool]:
+    """(process count, whether this is the main process) as set by accelerate / torchrun (1, True alone)."""
+    return int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0")) == 0
 
 
 def _first_line(exc: Exception) -> str:
@@ -91,6 +98,10 @@ def vision_token_ids(tokenizer) -> list[int]:
 
 
 def grpo_config(cfg: TrainConfig, output_dir: Path, model: ModelSource, reward_names: list[str]):
+    """TRL's GRPOConfig from the training config: every setting whose name is a GRPOConfig field is passed
+    as is (read from TRL's own dataclass, so a new TRL setting needs no code here), then ``grpo_extra``."""
+    import dataclasses
+
     from trl import GRPOConfig
 
     weights = None
@@ -102,34 +113,11 @@ def grpo_config(cfg: TrainConfig, output_dir: Path, model: ModelSource, reward_n
     model_init_kwargs = {"dtype": "bfloat16" if cfg.bf16 else "float32", "attn_implementation": cfg.attn_implementation}
     if model.revision:
         model_init_kwargs["revision"] = model.revision
-    kwargs = dict(
+    names = {f.name for f in dataclasses.fields(GRPOConfig) if f.init}
+    kwargs = {name: getattr(cfg, name) for name in type(cfg).model_fields if name in names}
+    kwargs.update(
         output_dir=str(output_dir),
-        num_generations=cfg.num_generations,
-        per_device_train_batch_size=cfg.per_device_train_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        beta=cfg.beta,
-        loss_type=cfg.loss_type,
-        scale_rewards=cfg.scale_rewards,
-        use_bias_correction_kl=cfg.use_bias_correction_kl,
-        epsilon=cfg.epsilon,
-        num_iterations=cfg.num_iterations,
-        temperature=cfg.temperature,
-        top_p=cfg.top_p,
-        max_completion_length=cfg.max_completion_length,
-        use_vllm=cfg.use_vllm,
-        learning_rate=cfg.learning_rate,
-        num_train_epochs=cfg.num_train_epochs,
-        max_steps=cfg.max_steps,
         warmup_steps=int(cfg.warmup_steps) if cfg.warmup_steps >= 1 else cfg.warmup_steps,
-        lr_scheduler_type=cfg.lr_scheduler_type,
-        bf16=cfg.bf16,
-        gradient_checkpointing=cfg.gradient_checkpointing,
-        seed=cfg.seed,
-        logging_steps=cfg.logging_steps,
-        save_strategy=cfg.save_strategy,
-        save_steps=cfg.save_steps,
-        report_to=cfg.report_to,
-        log_completions=cfg.log_completions,
         reward_weights=weights,
         remove_unused_columns=False,
         model_init_kwargs=model_init_kwargs,
@@ -182,6 +170,10 @@ def trainer_class(cfg: TrainConfig):
         from train.fast import FastGRPOTrainer
 
         return FastGRPOTrainer
+    if cfg.trainer == "shared_prefix":
+        from train.prefix import SharedPrefixGRPOTrainer
+
+        return SharedPrefixGRPOTrainer
     from trl import GRPOTrainer
 
     return GRPOTrainer
@@ -225,7 +217,7 @@ def build_trainer(
     else:  # full fine-tuning loads here to freeze the vision tower; TRL's reference model reuses the kwargs (revision)
         instance = model.path if cfg.use_lora else load_full_model(model, args)
     cls = trainer_class(cfg)
-    if cfg.trainer == "fast":
+    if cfg.trainer != "stock":
         cls = functools.partial(cls, lm_checkpoint_every=cfg.lm_checkpoint_every)
     return cls(
         model=instance,
@@ -254,6 +246,8 @@ def run_training(
     previous = output_dir / MANIFEST_NAME
     if previous.is_file() and json.loads(previous.read_text()).get("status") == "complete":
         raise UserError(f"{output_dir} already holds a finished training run; choose another --output")
+    processes, main = launcher_processes()
+    check_divisible(processes, cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps, cfg.num_generations)
     data = load_training_data(dataset_ref, allow_unpinned=allow_unpinned, reasoning=cfg.reasoning)
     model = resolve_model(model_ref)
     check_device(cfg)
@@ -269,6 +263,7 @@ def run_training(
             frame,
         )
     output_dir.mkdir(parents=True, exist_ok=True)
+    write = functools.partial(write_json_atomic, output_dir / MANIFEST_NAME) if main else (lambda data: None)
     manifest = {
         "format": "repic-train/1",
         "status": "running",
@@ -281,11 +276,17 @@ def run_training(
         "libraries": library_versions(),
         "toolkit": toolkit_info(),
     }
-    write_json_atomic(output_dir / MANIFEST_NAME, manifest)
+    write(manifest)
     trainer = build_trainer(cfg, data, model, output_dir, extra_reward_funcs, callbacks)
+    plan = batch_plan(trainer.args, data.rows)
+    if main:
+        print(plan.describe(), flush=True)
+        if warning := plan.warning(cfg.global_batch_intended):
+            log.warning(warning)
+    manifest["global_batch"] = plan.record()
     manifest["grpo_config"] = {k: v for k, v in trainer.args.to_dict().items() if not k.startswith("_")}
     manifest["reward_functions"] = list(trainer.reward_func_names)
-    write_json_atomic(output_dir / MANIFEST_NAME, manifest)
+    write(manifest)
     if on_trainer is not None:
         on_trainer(trainer)
     result = trainer.train()
@@ -296,6 +297,7 @@ def run_training(
         "train_loss": result.training_loss,
         "rewards": reward_summary(trainer.state.log_history),
     }
-    write_json_atomic(output_dir / MANIFEST_NAME, manifest)
-    (output_dir / "README.md").write_text(render_card(manifest), encoding="utf-8")
+    write(manifest)
+    if main:
+        (output_dir / "README.md").write_text(render_card(manifest), encoding="utf-8")
     return manifest

@@ -88,9 +88,11 @@ def train(
     overrides.update(parse_set(set_))
     cfg = load_config(config, overrides)
 
-    from train.trainer import run_training  # heavy imports only once the input is valid
+    from train.trainer import launcher_processes, run_training  # heavy imports only once the input is valid
 
     manifest = run_training(dataset, model, cfg, output, allow_unpinned=allow_unpinned)
+    if not launcher_processes()[1]:
+        return  # under a multi-process launcher only the main process reports
     console = Console(highlight=False)
     ds = manifest["dataset"]
     where = f"{ds['repo_id']}@{ds['commit']}" if ds.get("repo_id") else ds.get("local_dir")

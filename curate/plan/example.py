@@ -1,6 +1,6 @@
 """The contract between task planning and materialization.
 
-Planning (``curate.build.tasks_*`` and ``curate.plan.mixture``) works on the
+Planning (``curate.plan.oct`` / ``vlt`` / ``ict`` and ``curate.plan.mixture``) works on the
 source tables only and never decodes pixels: it produces :class:`ExamplePlan`
 objects. Materialization (``curate.materialize.crops`` and
 ``curate.materialize.shards``) cuts and resizes the images each plan names,

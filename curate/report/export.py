@@ -8,17 +8,26 @@ last), ``problem`` (the user turn's text), ``solution`` and
 images are written next to the JSON file under ``images/`` and referenced by
 paths relative to it (the trainer's ``image_folder`` is the JSON's folder).
 
-Choices where the layout leaves room: in ``problem`` every image position of
-the user turn is written as ``<image>`` (the VLM-R1 placeholder), so
-interleaved reference/query prompts keep their order; ``solution`` is the
-row's parsed solution (``"yes"``/``"no"``, ``[x1, y1, x2, y2]`` in the stored
-image's pixels, which are the model's input pixels, ``"<name>"`` or a list of
-names); ``system`` holds the system prompt, and ``id``/``task`` are kept.
+``problem`` is exactly the text that trainer expects: it builds the prompt
+itself (``grpo_multitask_multi_img_no_format.py``), one image placeholder per
+path with all images first, then ``problem`` plus its own answer hint (the
+fixed OCT/VLT sentence, for ICT one of two sentences with probability 1/5 each,
+else none). So ``problem`` holds no image markers and not the hint the build
+appended to the stored prompt (the row's template id names it: every OCT/VLT
+template, ``.h0``/``.h1`` for ICT); with the trainer's own hint the model sees
+the build's prompt. A row whose images are not all before its text cannot be
+written this way and is refused.
+
+``solution`` is the row's parsed solution (``"yes"``/``"no"``, ``[x1, y1, x2,
+y2]`` in the stored image's pixels, which are the model's input pixels,
+``"<name>"`` or a list of names); ``system`` holds the system prompt, and
+``id``/``task``/``template`` are kept.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from curate import progress
@@ -26,11 +35,12 @@ from curate.errors import UserError
 from curate.fileio import atomic_write_text
 from curate.materialize.manifest import read_manifest
 from curate.materialize.rows import parse_solution
+from curate.plan.templates import ICT_HINTS, OCT_HINT, VLT_HINT
 from curate.report.inspect import iter_rows
 
 FORMATS = ("repic-json",)
 REWARD_METHOD = {"oct": "yes_no", "vlt": "iou", "ict_single": "yes_no_name", "ict_multi": "yes_no_name_multi"}
-IMAGE_MARK = "<image>"
+_ICT_HINT_ID = re.compile(r"\.h(\d+)(?=\+|$)")  # ict.q03.h1, ict_multi.s2.q07.h0+think
 
 
 def _ext(data: bytes) -> str:
@@ -42,12 +52,41 @@ def _ext(data: bytes) -> str:
 
 
 def _texts(prompt: list[dict], role: str) -> str:
-    out = []
-    for m in prompt:
-        if m["role"] != role:
-            continue
-        out.append("".join(IMAGE_MARK if p["type"] == "image" else (p["text"] or "") for p in m["content"]))
-    return "\n".join(out)
+    return "\n".join(
+        "".join(p["text"] or "" for p in m["content"] if p["type"] != "image") for m in prompt if m["role"] == role
+    )
+
+
+def template_hint(task: str, template: str) -> str | None:
+    """The answer hint a build appended for this template id (the official trainer appends the same)."""
+    if task == "oct":
+        return OCT_HINT
+    if task == "vlt":
+        return VLT_HINT
+    match = _ICT_HINT_ID.search(template or "")
+    return ICT_HINTS[int(match.group(1))] if match else None
+
+
+def trainer_problem(row: dict) -> str:
+    """The official JSON ``problem`` of a row: its user text without image markers and without the hint."""
+    for m in row["prompt"]:
+        if m["role"] == "user":
+            kinds = [p["type"] for p in m["content"]]
+            if "image" in kinds[kinds.index("text") if "text" in kinds else len(kinds) :]:
+                raise UserError(
+                    f"row {row['id']}: an image follows text in the prompt; the authors' trainer puts "
+                    "all images first, so it cannot show this prompt"
+                )
+    text = _texts(row["prompt"], "user")
+    hint = template_hint(row["task"], row.get("template", ""))
+    if hint is not None:
+        if not text.endswith(" " + hint):
+            raise UserError(
+                f"row {row['id']}: the prompt does not end with the answer hint of its template "
+                f"{row.get('template')!r} ({hint!r})"
+            )
+        text = text[: -len(hint) - 1]
+    return text
 
 
 def to_record(row: dict, image_paths: list[str]) -> dict:
@@ -59,12 +98,14 @@ def to_record(row: dict, image_paths: list[str]) -> dict:
         "task": row["task"],
         "image": image_paths[0] if len(image_paths) == 1 else image_paths,
         "system": _texts(row["prompt"], "system"),
-        "problem": _texts(row["prompt"], "user"),
+        "problem": trainer_problem(row),
         "solution": parse_solution(row["task"], row["solution"]),
         "accu_reward_method": REWARD_METHOD[row["task"]],
     }
     if row["names"]:
         record["names"] = list(row["names"])
+    if row.get("template"):
+        record["template"] = row["template"]
     return record
 
 

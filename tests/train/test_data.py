@@ -3,7 +3,7 @@ import json
 import pytest
 
 from curate.errors import UserError
-from tests.train.conftest import demo_rows, write_build
+from tests.support.trainbuilds import demo_rows, write_build
 from train.data import load_training_data
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tests.train.test_train import SMALL, completion_checksum, lora_b
+from tests.support.trainbuilds import SMALL, completion_checksum, lora_b
 from train.config import load_config
 from train.data import load_training_data
 from train.fast import FastGRPOTrainer

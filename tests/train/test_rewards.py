@@ -1,4 +1,5 @@
 import json
+import pickle
 
 import pytest
 
@@ -6,6 +7,8 @@ from train.rewards import (
     completion_text,
     ict_multi_reward,
     ict_single_reward,
+    iou,
+    iou_inclusive,
     make_reward_funcs,
     oct_reward,
     vlt_reward,
@@ -44,7 +47,9 @@ def test_oct(output, answer, expected):
     "output,expected",
     [
         ("[10, 10, 50, 50]", 1.0),
-        ("The box is [10.4, 9.6, 49.5, 50.2].", 1.0),
+        ("The box is [10.4, 9.6, 49.5, 50.2].", 0.0),  # the official regex reads integers only
+        ("[ 10, 10, 50, 50 ]", 0.0),  # ... and no space after '[' or before ']'
+        ("[10.4, 9.6, 49.5, 50.2] [10 , 10,50 ,50]", 1.0),  # the decimal box is skipped, not read
         ("[200, 200, 300, 300] and then [10, 10, 50, 50]", 0.0),  # only the first box counts
         ("[10, 10, 50, 50] [200, 200, 300, 300]", 1.0),
         ("[10,10,40,40]", 1.0),  # IoU 900/1600 = 0.5625
@@ -58,6 +63,47 @@ def test_oct(output, answer, expected):
 )
 def test_vlt(output, expected):
     assert run(vlt_reward, [output], "vlt", [10, 10, 50, 50]) == [expected]
+
+
+@pytest.mark.parametrize(
+    "output,official,lenient",
+    [  # the examples of issue 12: official rules by default, today's lenient parsing as a named option
+        ("[10.5, 10.2, 110.0, 110.9]", 0.0, 1.0),
+        ("[1.5,2,3,4] then [10,10,110,110]", 1.0, 0.0),
+        ("[ -5, 10, 110, 110 ]", 0.0, 1.0),
+        ("[10, 10, 110, 110]", 1.0, 1.0),
+    ],
+)
+def test_vlt_official_default_and_decimals_option(output, official, lenient):
+    answer = [10, 10, 110, 110]
+    assert run(vlt_reward, [output], "vlt", answer) == [official]
+    assert run(make_reward_funcs()[1], [output], "vlt", answer) == [official]
+    decimals = make_reward_funcs(vlt_box_numbers="decimals", vlt_iou="continuous")[1]
+    assert run(decimals, [output], "vlt", answer) == [lenient]
+
+
+def test_vlt_inclusive_iou_is_the_official_formula():
+    # VLM-R1 / RePIC: intersection over inclusive pixel coordinates, union of plain areas
+    assert iou_inclusive([10, 10, 110, 110], [10, 10, 110, 110]) == 1.0
+    assert iou_inclusive([10, 10, 50, 50], [10, 10, 40, 40]) == pytest.approx(900 / 1600)
+    # a one-pixel-wide overlap: min(x2 - 1, ...) == max(x1, ...), so the official rule counts no intersection
+    assert iou_inclusive([0, 0, 2, 10], [1, 0, 3, 10]) == 0.0
+    assert iou([0, 0, 2, 10], [1, 0, 3, 10]) == pytest.approx(1 / 3)
+    inclusive = make_reward_funcs(vlt_iou_threshold=0.3)[1]
+    continuous = make_reward_funcs(vlt_iou_threshold=0.3, vlt_iou="continuous")[1]
+    assert run(inclusive, ["[1, 0, 3, 10]"], "vlt", [0, 0, 2, 10]) == [0.0]
+    assert run(continuous, ["[1, 0, 3, 10]"], "vlt", [0, 0, 2, 10]) == [1.0]
+
+
+def test_reward_functions_pickle_with_their_settings():
+    funcs = make_reward_funcs(vlt_iou_threshold=0.3, vlt_box_numbers="decimals", vlt_frame=(3136, 200704, 28))
+    copies = pickle.loads(pickle.dumps(funcs))
+    assert [f.__name__ for f in copies] == ["oct", "vlt", "ict_single", "ict_multi"]
+    assert (copies[1].iou_threshold, copies[1].box_numbers, copies[1].frame) == (0.3, "decimals", (3136, 200704, 28))
+    completions = [conv("yes"), conv("[1.5, 1, 5, 5]"), conv("x"), conv("y")]
+    solutions = [json.dumps(s) for s in ("yes", [1, 1, 5, 5], "<n>", ["<n>"])]
+    kwargs = {"completions": completions, "solution": solutions, "task": ["oct", "vlt", "ict_single", "ict_multi"]}
+    assert [f(**kwargs) for f in copies] == [f(**kwargs) for f in funcs]
 
 
 def test_vlt_threshold_is_configurable():
@@ -127,7 +173,7 @@ def test_vlt_maps_the_box_back_when_the_processor_resizes_the_query():
 
     # a 640x480 query under max_pixels 200704 is seen as 504x364 by the model: the model's box is in that frame
     frame = (3136, 200704, 28)
-    vlt = make_reward_funcs(vlt_frame=frame)[1]
+    vlt = make_reward_funcs(vlt_frame=frame, vlt_box_numbers="decimals")[1]  # the mapped box is fractional
     query = Image.new("RGB", (640, 480))
     answer = json.dumps([100, 100, 300, 300])  # stored frame
     seen = "[78.75, 75.83, 236.25, 227.5]"  # the same box in the 504x364 frame

@@ -9,20 +9,11 @@ import torch
 
 from curate.cli import main
 from curate.errors import UserError
+from tests.support.trainbuilds import SMALL, completion_checksum, lora_b
 from train.config import load_config
 from train.trainer import run_training
 
 TASK_KEYS = [f"rewards/{t}/mean" for t in ("oct", "vlt", "ict_single", "ict_multi")]
-SMALL = {
-    "bf16": False,
-    "num_generations": 2,
-    "per_device_train_batch_size": 2,
-    "gradient_accumulation_steps": 1,
-    "max_completion_length": 8,
-    "max_steps": 2,
-    "learning_rate": 0.05,
-    "save_strategy": "no",
-}
 SMALL_FLAGS = [
     "--no-bf16",
     "--num-generations",
@@ -36,19 +27,6 @@ SMALL_FLAGS = [
     "--save-strategy",
     "no",
 ]
-
-
-def completion_checksum(completion_ids, **kwargs):
-    """A test reward that differs between any two different completions (ties ~1 in 1009), so that
-    advantages (and LoRA updates) are non-zero whichever tokens this machine's float rounding samples.
-
-    (A coarser reward, the fraction of even token ids, tied inside every group on a CI machine whose
-    thread count changed the sampled tokens.)"""
-    return [sum((i + 1) * t for i, t in enumerate(ids)) % 1009 / 1009 for ids in completion_ids]
-
-
-def lora_b(model) -> dict:
-    return {n: p.detach().clone() for n, p in model.named_parameters() if "lora_B" in n}
 
 
 def test_two_steps_on_a_local_build_update_lora_and_log_per_task_rewards(tiny_model, tiny_build, tmp_path):
@@ -101,7 +79,7 @@ def test_two_steps_on_a_local_build_update_lora_and_log_per_task_rewards(tiny_mo
 def _publish(tmp_path, repo="tester/repic-tiny"):
     from huggingface_hub import HfApi
 
-    from tests.train.conftest import write_build
+    from tests.support.trainbuilds import write_build
 
     api = HfApi()
     api.create_repo(repo, repo_type="dataset")
@@ -171,7 +149,7 @@ def test_model_without_processor_is_refused(tiny_model, tiny_build, tmp_path, ca
 
 def test_bad_flags_and_config_are_one_line_errors(tiny_build, tmp_path, capsys):
     rc = main(["train", "--dataset", str(tiny_build), "--model", "x/y", "--num-generations", "3"])
-    assert rc == 2 and "must be divisible by num_generations (3)" in capsys.readouterr().err
+    assert rc == 2 and "16 completions per step, not a multiple of num_generations (3)" in capsys.readouterr().err
     rc = main(["train", "--dataset", str(tiny_build), "--model", "x/y", "--set", "lora.rank=8"])
     assert rc == 2 and "override lora.rank: unknown key" in capsys.readouterr().err
 
