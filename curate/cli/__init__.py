@@ -81,7 +81,7 @@ _ABORTS = _click_classes("Abort")
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``repic`` console script."""
     try:
-        rc = app(args=argv, standalone_mode=False)
+        rc = app(args=argv, prog_name="repic", standalone_mode=False)
         if isinstance(rc, int):
             return rc
     except UserError as exc:
