@@ -127,3 +127,35 @@ def completion_checksum(completion_ids, **kwargs):
 
 def lora_b(model) -> dict:
     return {n: p.detach().clone() for n, p in model.named_parameters() if "lora_B" in n}
+
+
+def paired_trainers(kind: str, overrides: dict, ckpt_every: int, tiny_model, tiny_build, out: Path):
+    """A stock trainer and a ``kind`` trainer with identical non-zero LoRA weights, in training mode with gradient
+    checkpointing every ``ckpt_every`` layers, and the first batch of their dataloader: (stock, other, batch)."""
+    import torch
+
+    from train.config import load_config
+    from train.data import load_training_data
+    from train.trainer import build_trainer, resolve_model
+
+    data = load_training_data(str(tiny_build))
+    trainers = []
+    for name in ("stock", kind):
+        cfg = load_config(None, {**overrides, "trainer": name, "lm_checkpoint_every": ckpt_every})
+        trainers.append(build_trainer(cfg, data, resolve_model(str(tiny_model)), out / name, [completion_checksum]))
+    g = torch.Generator().manual_seed(0)
+    weights = {
+        n: torch.randn(p.shape, generator=g) * 0.05 for n, p in trainers[0].model.named_parameters() if "lora_" in n
+    }
+    for trainer in trainers:
+        with torch.no_grad():
+            for n, p in trainer.model.named_parameters():
+                if n in weights:
+                    p.copy_(weights[n])
+        trainer.model.train()
+        trainer.model.gradient_checkpointing_enable(
+            gradient_checkpointing_kwargs=trainer.args.gradient_checkpointing_kwargs
+        )
+        trainer.current_gradient_accumulation_steps = 1
+    batch = next(iter(trainers[0].get_train_dataloader()))
+    return trainers[0], trainers[1], batch

@@ -3,40 +3,17 @@
 import pytest
 import torch
 
-from tests.support.trainbuilds import SMALL, completion_checksum, lora_b
+from tests.support.trainbuilds import SMALL, completion_checksum, lora_b, paired_trainers
 from train.config import load_config
-from train.data import load_training_data
 from train.fast import FastGRPOTrainer
-from train.trainer import build_trainer, resolve_model, run_training
+from train.trainer import run_training
 
 
 @pytest.fixture(params=[1, 2], ids=["ckpt-all", "ckpt-every-2"])
 def pair(request, tiny_model, tiny_build, tmp_path):
     """A stock and a fast trainer with identical (non-zero) LoRA weights, in training mode."""
-    data = load_training_data(str(tiny_build))
     overrides = {**SMALL, "per_device_train_batch_size": 4, "max_steps": 1}
-    trainers = []
-    for kind in ("stock", "fast"):
-        cfg = load_config(None, {**overrides, "trainer": kind, "lm_checkpoint_every": request.param})
-        trainers.append(
-            build_trainer(cfg, data, resolve_model(str(tiny_model)), tmp_path / kind, [completion_checksum])
-        )
-    g = torch.Generator().manual_seed(0)
-    weights = {
-        n: torch.randn(p.shape, generator=g) * 0.05 for n, p in trainers[0].model.named_parameters() if "lora_" in n
-    }
-    for trainer in trainers:
-        with torch.no_grad():
-            for n, p in trainer.model.named_parameters():
-                if n in weights:
-                    p.copy_(weights[n])
-        trainer.model.train()
-        trainer.model.gradient_checkpointing_enable(
-            gradient_checkpointing_kwargs=trainer.args.gradient_checkpointing_kwargs
-        )
-        trainer.current_gradient_accumulation_steps = 1
-    batch = next(iter(trainers[0].get_train_dataloader()))
-    return trainers[0], trainers[1], batch
+    return paired_trainers("fast", overrides, request.param, tiny_model, tiny_build, tmp_path)
 
 
 def _vision_block_calls(trainer):

@@ -4,11 +4,10 @@ import pytest
 import torch
 from trl.trainer.utils import shuffle_sequence_dict, split_pixel_values_by_grid, unsplit_pixel_values_by_grid
 
-from tests.support.trainbuilds import SMALL, completion_checksum, lora_b
+from tests.support.trainbuilds import SMALL, completion_checksum, lora_b, paired_trainers
 from train.config import load_config
-from train.data import load_training_data
 from train.prefix import SharedPrefixGRPOTrainer, group_rows
-from train.trainer import build_trainer, resolve_model, run_training
+from train.trainer import run_training
 
 
 @pytest.fixture(params=[1, 2], ids=["ckpt-all", "ckpt-every-2"])
@@ -16,7 +15,6 @@ def pair(request, tiny_model, tiny_build, tmp_path):
     """A stock and a shared-prefix trainer with identical non-zero LoRA weights; 2 groups of G=2 per micro-batch.
 
     LoRA dropout is 0: with dropout the two paths draw different masks (see train/prefix.py)."""
-    data = load_training_data(str(tiny_build))
     overrides = {
         **SMALL,
         "per_device_train_batch_size": 4,
@@ -24,28 +22,7 @@ def pair(request, tiny_model, tiny_build, tmp_path):
         "lora.dropout": 0.0,
         "max_completion_length": 12,
     }
-    trainers = []
-    for kind in ("stock", "shared_prefix"):
-        cfg = load_config(None, {**overrides, "trainer": kind, "lm_checkpoint_every": request.param})
-        trainers.append(
-            build_trainer(cfg, data, resolve_model(str(tiny_model)), tmp_path / kind, [completion_checksum])
-        )
-    g = torch.Generator().manual_seed(0)
-    weights = {
-        n: torch.randn(p.shape, generator=g) * 0.05 for n, p in trainers[0].model.named_parameters() if "lora_" in n
-    }
-    for trainer in trainers:
-        with torch.no_grad():
-            for n, p in trainer.model.named_parameters():
-                if n in weights:
-                    p.copy_(weights[n])
-        trainer.model.train()
-        trainer.model.gradient_checkpointing_enable(
-            gradient_checkpointing_kwargs=trainer.args.gradient_checkpointing_kwargs
-        )
-        trainer.current_gradient_accumulation_steps = 1
-    batch = next(iter(trainers[0].get_train_dataloader()))
-    return trainers[0], trainers[1], batch
+    return paired_trainers("shared_prefix", overrides, request.param, tiny_model, tiny_build, tmp_path)
 
 
 def test_same_reference_logps_loss_and_lora_gradients_as_stock(pair):
