@@ -28,11 +28,23 @@ MIN_REGION_PX = 4
 
 
 def ultralytics_offline() -> None:
-    """Ultralytics switches that keep it offline; they must be set before it is imported."""
+    """Ultralytics switches that keep it offline (they must be set before it is imported), and Pillow's own
+    ``Image.open`` back: importing ultralytics replaces it with a wrapper that, for a file Pillow cannot identify,
+    tries to install and import ``pi-heif`` (so a corrupt image raised ModuleNotFoundError instead of Pillow's
+    UnidentifiedImageError in the whole process, and every reader's quarantine reasons depended on it)."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_AUTOINSTALL", "False")
     os.environ.setdefault("YOLO_VERBOSE", "False")
     os.environ.setdefault("YOLO_CONFIG_DIR", os.path.join(tempfile.gettempdir(), "repic-ultralytics"))
+    try:
+        from ultralytics.utils import patches  # applies its patch when first imported
+    except ImportError:  # the detect extra is not installed: nothing patched
+        return
+    from PIL import Image
+
+    original = getattr(patches, "_image_open", None)  # what the wrapper calls: Pillow's own open
+    if original is not None and Image.open is not original:
+        Image.open = original
 
 
 def default_device() -> str:

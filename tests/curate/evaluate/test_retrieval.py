@@ -165,3 +165,20 @@ def test_db_retrieve_command(built_db, tiny_clip, tiny_yolo, tmp_path, capsys):
     assert "<Anya> (0.000)" in capsys.readouterr().out
     assert main(["db", "retrieve", str(built_db), "--clip", str(tiny_clip)]) == 2
     assert "give query images or --queries" in capsys.readouterr().err
+
+
+def test_ultralytics_does_not_change_how_pillow_reports_a_corrupt_image(tmp_path):
+    """Importing ultralytics patches PIL.Image.open (a corrupt file then raised ModuleNotFoundError('pi_heif'))."""
+    from PIL import UnidentifiedImageError
+
+    from curate.evaluate.retrieval import ultralytics_offline
+
+    ultralytics_offline()
+    pytest.importorskip("ultralytics")
+    from ultralytics import YOLO  # noqa: F401  (the import that patches Pillow)
+
+    ultralytics_offline()
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"<html>not an image</html>")
+    with pytest.raises(UnidentifiedImageError):
+        Image.open(bad)
