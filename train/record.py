@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from pathlib import Path
 
+from curate.fileio import atomic_write_json
 from curate.provenance import library_versions as _library_versions
 from curate.provenance import toolkit_info as _toolkit_info
 
@@ -35,9 +34,8 @@ def _jsonable(value):
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_jsonable(data), indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """The training manifest: plain JSON (numbers, strings, lists, dicts; anything else as its str), sorted keys."""
+    atomic_write_json(path, _jsonable(data), sort_keys=True, allow_nan=False)
 
 
 def reward_summary(log_history: list[dict]) -> dict[str, float]:

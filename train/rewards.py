@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 _YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
@@ -150,7 +151,7 @@ def model_frame_scale(image, frame: tuple[int, int, int] | None) -> tuple[float,
     return width / seen_w, height / seen_h
 
 
-class TaskReward:
+class TaskReward(ABC):
     """A TRL reward function for one task: a score per row of that task, ``None`` for other tasks' rows.
 
     Subclasses set ``task`` and implement :meth:`score`. Instances are plain objects, so they pickle.
@@ -162,8 +163,9 @@ class TaskReward:
     def __name__(self) -> str:  # TRL logs rewards/<__name__>/mean
         return self.task
 
-    def score(self, text: str, solution, query_image):
-        raise NotImplementedError
+    @abstractmethod
+    def score(self, text: str, solution, query_image) -> float:
+        """The reward of one completion of this task's row."""
 
     def __call__(self, completions, solution, task, images=None, **kwargs) -> list[float | None]:
         out: list[float | None] = []

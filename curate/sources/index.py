@@ -15,13 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import polars as pl
 
 from curate import __version__
+from curate.fileio import atomic_folder
 from curate.recipe import Recipe
 from curate.sources.registry import kinds_for, source_kind
 from curate.sources.tables import SCHEMAS, SourceTables, conform, empty
@@ -111,19 +110,15 @@ def _load_cached(folder: Path, name: str, kind: str) -> SourceTables | None:
 
 
 def _store(folder: Path, st: SourceTables) -> None:
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
-    for t, df in st.tables.items():
-        df.write_parquet(tmp / f"{t}.parquet")
     attrs = {
         k: v
         for k, v in vars(st).items()
         if k not in ("source", "kind", "tables") and isinstance(v, (str, int, float, type(None)))
     }
-    (tmp / "tables.json").write_text(json.dumps({"tables": sorted(st.tables), "attrs": attrs}))
-    if folder.exists():
-        shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    with atomic_folder(folder) as tmp:
+        for t, df in st.tables.items():
+            df.write_parquet(tmp / f"{t}.parquet")
+        (tmp / "tables.json").write_text(json.dumps({"tables": sorted(st.tables), "attrs": attrs}))
 
 
 def index_source(name: str, spec, *, cache_dir: Path | None = None, use_cache: bool = True) -> SourceTables:
